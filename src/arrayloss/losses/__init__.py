@@ -1,0 +1,1 @@
+"""The public loss functions, one module per family."""

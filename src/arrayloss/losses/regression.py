@@ -635,7 +635,7 @@ def tweedie_deviance(
         >>> import numpy as np
         >>> import arrayloss as al
         >>> round(float(al.tweedie_deviance(np.array([2.0]), np.array([1.0]), power=1)), 12)
-        0.613705638881
+        0.61370563888
     """
     check_option("power", power, lambda p: not 0 < p < 1, "<= 0 or >= 1 (not in (0, 1))")
     problem = _pair(TWEEDIE, pred, target, reduction, weight, where, xp, power=float(power))

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 from . import fast
 from ._reduce import loss_cotangent, reduce_loss
 from ._spec import Problem
@@ -34,6 +36,9 @@ def check_wrt(problem: Problem, wrt: Sequence[str]) -> None:
 
 
 def cast_result(xp: ModuleType, x: Any, dtype: Any) -> Any:
+    """``x`` in ``dtype``; NumPy scalars come back as 0-d arrays, never ``np.float64``."""
+    if isinstance(x, np.generic):
+        x = np.asarray(x)
     if dtype is None or x.dtype == dtype:
         return x
     return xp.astype(x, dtype)

@@ -50,8 +50,12 @@ def softmax(xp: ModuleType, x: Any, axis: int = -1) -> Any:
 
 
 def softplus(xp: ModuleType, x: Any) -> Any:
-    """``log(1 + exp(x))``, exact for large ``|x|``."""
-    return xp.logaddexp(xp.zeros_like(x), x)
+    """``log(1 + exp(x))``, exact for large ``|x|``.
+
+    Written as ``max(x, 0) + log1p(exp(-|x|))`` rather than ``logaddexp(0, x)``:
+    NumPy's ``logaddexp`` warns on NaN, and NaN input must give NaN quietly.
+    """
+    return xp.maximum(x, xp.zeros_like(x)) + xp.log1p(xp.exp(-xp.abs(x)))
 
 
 def log_sigmoid(xp: ModuleType, x: Any) -> Any:

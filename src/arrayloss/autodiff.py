@@ -71,10 +71,39 @@ def value_and_grad(loss: Callable[..., Any], wrt: Wrt = None) -> Callable[..., A
     def run(*args: Any, cotangent: Any = None, **kwargs: Any) -> tuple[Any, Any]:
         problem = prepare(*args, **kwargs)
         reduced, grads = _engine.value_and_grad(problem, names, cotangent)
+        grads = _with_input_chunks(spec, names, grads, args, kwargs)
         return reduced, (grads if as_tuple else grads[0])
 
     run.__doc__ = f"Value and gradient of {spec.name} with respect to {', '.join(names)}."
     return run
+
+
+def _with_input_chunks(
+    spec: LossSpec,
+    names: tuple[str, ...],
+    grads: tuple[Any, ...],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> tuple[Any, ...]:
+    """Dask gradients rechunked (lazily) to the chunks of the argument they belong to.
+
+    Element-wise operations on arguments chunked differently produce the common
+    refinement of their chunks; a gradient should be laid out like its input.
+    """
+    matched = []
+    for name, g in zip(names, grads, strict=True):
+        index = spec.args.index(name)
+        given = args[index] if index < len(args) else kwargs.get(name)
+        chunks = getattr(given, "chunks", None)
+        if (
+            chunks is not None
+            and hasattr(g, "rechunk")
+            and tuple(g.shape) == tuple(given.shape)
+            and g.chunks != chunks
+        ):
+            g = g.rechunk(chunks)
+        matched.append(g)
+    return tuple(matched)
 
 
 def grad(loss: Callable[..., Any], wrt: Wrt = None) -> Callable[..., Any]:

@@ -27,6 +27,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+# Scripts under tests/ that are run in subprocesses, not collected (doctest-modules
+# would import them).
+collect_ignore_glob = ["*_check.py", "scripts/*"]
+
 os.environ.setdefault("JAX_ENABLE_X64", "1")
 os.environ.setdefault("JAX_PLATFORMS", os.environ.get("ARRAYLOSS_JAX_PLATFORMS", "cpu"))
 

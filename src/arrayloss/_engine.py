@@ -19,7 +19,7 @@ from . import fast
 from ._reduce import loss_cotangent, reduce_loss
 from ._spec import Problem
 
-__all__ = ["plain_value", "value", "value_and_grad", "check_wrt"]
+__all__ = ["check_wrt", "gradients", "plain_value", "value", "value_and_grad"]
 
 
 def check_wrt(problem: Problem, wrt: Sequence[str]) -> None:
@@ -124,6 +124,70 @@ def value_and_grad(
     if result is NotImplemented:
         result = _kernel_value_and_grad(problem, wrt, cotangent)
     reduced, grads = result
+    return cast_result(xp, reduced, problem.out_dtype), _finish(problem, wrt, grads)
+
+
+def gradients(problem: Problem, wrt: Sequence[str], cotangent: Any = None) -> tuple[Any, ...]:
+    """The gradients of :func:`value_and_grad` without computing the value where possible.
+
+    Used by the backward passes of the JAX and PyTorch wiring, which already have the
+    value: the gradient table runs on a zero-cost stand-in for the unreduced loss (only
+    its shape and dtype matter to the cotangent). A fast path, a ``post`` function
+    (``rmse``), an unknown loss shape or several arguments sharing a fused ``vjp`` kernel
+    take the :func:`value_and_grad` route instead.
+    """
+    wrt = tuple(wrt)
+    spec = problem.spec
+    shape = problem.loss_shape
+    dtype = _compute_dtype(problem)
+    if (
+        shape is None
+        or dtype is None
+        or spec.post is not None
+        or (spec.vjp is not None and len(wrt) > 1)
+        or fast.lookup(problem) is not None
+    ):
+        return value_and_grad(problem, wrt, cotangent)[1]
+    check_wrt(problem, wrt)
+    xp = problem.xp
+    device = _device(problem)
+    stand_in = xp.broadcast_to(xp.zeros((), dtype=dtype, device=device), tuple(shape))
+    cot = loss_cotangent(
+        xp,
+        stand_in,
+        reduction=problem.reduction,
+        weight=problem.weight,
+        where=problem.where,
+        denominator=problem.denominator,
+        cotangent=cotangent,
+    )
+    grads = tuple(spec.grads[name](xp, cot, *problem.arrays, **problem.options) for name in wrt)
+    if problem.where is not None and spec.elementwise:
+        grads = tuple(xp.where(problem.where, g, xp.zeros_like(g)) for g in grads)
+    return _finish(problem, wrt, grads)
+
+
+def _compute_dtype(problem: Problem) -> Any:
+    """The dtype the kernel computes in: that of the differentiable arrays."""
+    for name, a in zip(problem.spec.args, problem.arrays, strict=True):
+        if a is not None and name in problem.spec.wrt:
+            return a.dtype
+    return None
+
+
+def _device(problem: Problem) -> Any:
+    import array_api_compat
+
+    for a in problem.arrays:
+        if a is not None:
+            return array_api_compat.device(a)
+    return None
+
+
+def _finish(problem: Problem, wrt: tuple[str, ...], grads: Sequence[Any]) -> tuple[Any, ...]:
+    """Gradients summed over broadcast axes, reshaped and cast to their arguments'."""
+    xp = problem.xp
+    spec = problem.spec
     finished = []
     for name, g in zip(wrt, grads, strict=True):
         index = spec.args.index(name)
@@ -132,7 +196,7 @@ def value_and_grad(
         if user_shape is not None and tuple(g.shape) != tuple(user_shape):
             g = xp.reshape(g, user_shape)
         finished.append(cast_result(xp, g, problem.arg_dtypes[index] or problem.out_dtype))
-    return cast_result(xp, reduced, problem.out_dtype), tuple(finished)
+    return tuple(finished)
 
 
 def _kernel_value_and_grad(

@@ -58,7 +58,7 @@ def prepare_mask(xp: ModuleType, where: Any, shape: tuple[Any, ...]) -> Any:
         where = xp.asarray(where)
     if where.dtype != xp.bool:
         raise TypeError(
-            f"where must be a boolean array, got dtype {str(where.dtype).replace('torch.', '')}"
+            f"where must be a boolean array, got dtype {str(where.dtype).split('.')[-1]}"
         )
     _check_broadcasts("where", tuple(where.shape), shape)
     return where

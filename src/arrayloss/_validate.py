@@ -31,7 +31,7 @@ REDUCTIONS = ("none", "sum", "mean")
 
 
 def _dtype_name(dtype: Any) -> str:
-    return str(dtype).replace("torch.", "")
+    return str(dtype).split(".")[-1]
 
 
 def is_floating(xp: ModuleType, x: Any) -> bool:

@@ -243,28 +243,50 @@ def gaussian_nll_var_grad(
 # ------------------------------------------------------- tweedie_deviance
 
 
+def _tweedie_domain(xp: ModuleType, pred: Any, target: Any, power: float) -> Any:
+    """Where (pred, target) lie in the domain of the deviance (scikit-learn's rules)."""
+    if power == 0:
+        return xp.ones_like(pred, dtype=xp.bool)
+    ok = pred > 0
+    if 1 <= power < 2:
+        ok = ok & (target >= 0)
+    elif power >= 2:
+        ok = ok & (target > 0)
+    return ok
+
+
 def tweedie_deviance(xp: ModuleType, pred: Any, target: Any, *, power: float) -> Any:
     p = power
     if p == 0:
         d = target - pred
         return d * d
+    # Outside the domain: NaN (a ValueError on eager backends, checked before the
+    # kernel), computed from safe substitutes so that no warning or inf leaks out.
+    ok = _tweedie_domain(xp, pred, target, p)
+    pred = xp.where(ok, pred, xp.ones_like(pred))
+    target = xp.where(ok, target, xp.ones_like(target))
     if p == 1:
-        return 2 * (xlogy(xp, target, target / pred) - target + pred)
-    if p == 2:
-        return 2 * (xp.log(pred / target) + target / pred - 1)
-    kept = xp.maximum(target, xp.zeros_like(target)) if p < 0 else target
-    return 2 * (
-        kept ** (2 - p) / ((1 - p) * (2 - p))
-        - target * pred ** (1 - p) / (1 - p)
-        + pred ** (2 - p) / (2 - p)
-    )
+        value = 2 * (xlogy(xp, target, target / pred) - target + pred)
+    elif p == 2:
+        value = 2 * (xp.log(pred / target) + target / pred - 1)
+    else:
+        kept = xp.maximum(target, xp.zeros_like(target)) if p < 0 else target
+        value = 2 * (
+            kept ** (2 - p) / ((1 - p) * (2 - p))
+            - target * pred ** (1 - p) / (1 - p)
+            + pred ** (2 - p) / (2 - p)
+        )
+    return xp.where(ok, value, xp.full_like(value, math.nan))
 
 
 def tweedie_deviance_grad(xp: ModuleType, cot: Any, pred: Any, target: Any, *, power: float) -> Any:
     # d/dpred of every branch is 2 (pred - target) pred**(-power)
     if power == 0:
         return 2 * cot * (pred - target)
-    return 2 * cot * (pred - target) * pred ** (-power)
+    ok = _tweedie_domain(xp, pred, target, power)
+    safe = xp.where(ok, pred, xp.ones_like(pred))
+    grad = 2 * cot * (safe - target) * safe ** (-power)
+    return xp.where(ok, grad, xp.full_like(grad, math.nan))
 
 
 VALUES = {

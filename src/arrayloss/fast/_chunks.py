@@ -1,0 +1,103 @@
+"""Cache-sized chunks of a large array, run over a small thread pool (NumPy fast paths).
+
+NumPy ufuncs release the GIL, so two threads each running ufuncs over their own chunks
+use two cores; the Python between ufunc calls is a small fraction of a chunk's time.
+Chunks are handed out dynamically (the next free index), so a core that another process
+slows down takes fewer of them, and the results come back in chunk order whatever the
+scheduling: partial sums are added in the same order every run (deterministic).
+
+``ARRAYLOSS_NUM_THREADS`` sets the number of threads (default: the CPUs this process
+may use, at most 8); ``1`` runs everything in the calling thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+__all__ = ["run_chunks", "thread_count"]
+
+T = TypeVar("T")
+
+#: Below this many elements a call runs in the calling thread: the hand-off costs more.
+PARALLEL_MIN_ELEMENTS = 1 << 19
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
+_LOCK = threading.Lock()
+
+
+def thread_count() -> int:
+    """Threads the fast paths may use (``ARRAYLOSS_NUM_THREADS``, else the usable CPUs)."""
+    text = os.environ.get("ARRAYLOSS_NUM_THREADS", "")
+    if text.strip():
+        try:
+            return max(1, int(text))
+        except ValueError:
+            raise ValueError(
+                f"ARRAYLOSS_NUM_THREADS={text!r} is not valid; it must be a positive integer"
+            ) from None
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 8))
+
+
+def _pool(size: int) -> ThreadPoolExecutor:
+    global _POOL, _POOL_SIZE
+    with _LOCK:
+        if _POOL is None or _POOL_SIZE < size:
+            if _POOL is not None:
+                _POOL.shutdown(wait=False)
+            _POOL = ThreadPoolExecutor(max_workers=size, thread_name_prefix="arrayloss")
+            _POOL_SIZE = size
+        return _POOL
+
+
+def _forget_pool() -> None:
+    # A forked child has the pool object but not its threads.
+    global _POOL, _POOL_SIZE
+    _POOL = None
+    _POOL_SIZE = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def run_chunks(
+    n: int, chunk: int, work: Callable[[int, int], T], *, work_size: int | None = None
+) -> list[T]:
+    """``[work(lo, hi) for each chunk [lo, hi) of range(n)]``, in order, on the pool.
+
+    ``work_size`` is the number of array elements the whole call touches (default ``n``);
+    small calls and single-chunk calls run in the calling thread.
+    """
+    count = -(-n // chunk) if n else 0
+    size = n if work_size is None else work_size
+    threads = min(thread_count(), count)
+    if threads <= 1 or size < PARALLEL_MIN_ELEMENTS:
+        return [work(lo, min(lo + chunk, n)) for lo in range(0, n, chunk)]
+    results: list[Any] = [None] * count
+    indices = itertools.count()
+
+    def worker() -> None:
+        # next() on itertools.count is atomic under the GIL: each index is taken once.
+        for i in indices:
+            if i >= count:
+                return
+            lo = i * chunk
+            results[i] = work(lo, min(lo + chunk, n))
+
+    helpers: list[Future[None]] = [_pool(threads - 1).submit(worker) for _ in range(threads - 1)]
+    try:
+        worker()
+    finally:
+        for f in helpers:
+            f.result()
+    return results

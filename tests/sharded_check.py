@@ -1,0 +1,136 @@
+"""Every registered loss on arrays sharded over 4 host CPU devices (run as a script).
+
+``tests/test_scaleout.py`` starts this file with ``sys.executable`` because
+``XLA_FLAGS=--xla_force_host_platform_device_count=4`` only takes effect if it is set
+before JAX initialises, which in the pytest process has already happened.
+
+For each loss (inputs from ``_scaleout_cases``) and each mesh axis type (``Explicit``,
+the default of ``jax.make_mesh``, and ``Auto``), the batch-major inputs are placed with
+``NamedSharding(mesh, P("batch"))`` and the rest replicated, then under ``jax.jit``:
+
+* ``al.value_and_grad(loss, wrt=<every differentiable argument>)`` (the gradient table),
+* ``jax.value_and_grad`` of the loss in its first argument (the ``custom_vjp`` wiring,
+  as in a training step),
+
+are compared with NumPy float64 on the unsharded inputs. It prints one JSON object per
+line (``{"loss", "mesh", "ok", "problems"}``) and a last ``{"summary": ...}`` line.
+Usage: ``python tests/sharded_check.py [loss names...]``.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+).strip()
+os.environ["JAX_PLATFORMS"] = "cpu"
+os.environ["JAX_ENABLE_X64"] = "1"
+
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+from typing import Any  # noqa: E402
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+from _scaleout_cases import batch_major, case_for, differentiable, loss_names  # noqa: E402
+from jax.sharding import AxisType, NamedSharding  # noqa: E402
+from jax.sharding import PartitionSpec as P  # noqa: E402
+
+import arrayloss as al  # noqa: E402
+from arrayloss._spec import get_spec, public_functions  # noqa: E402
+
+RTOL = 1e-10
+
+
+def _close(actual: Any, desired: Any) -> bool:
+    return bool(np.allclose(np.asarray(actual), np.asarray(desired), rtol=RTOL, atol=1e-13, equal_nan=True))
+
+
+def _place(x: Any, mesh: Any) -> Any:
+    if not isinstance(x, np.ndarray):
+        return x
+    spec = P("batch") if batch_major(x) else P()
+    return jax.device_put(x, NamedSharding(mesh, spec))
+
+
+def check(name: str, mesh: Any) -> list[str]:
+    """The problems found for one loss on one mesh (empty: all good)."""
+    fn = public_functions()[name]
+    case = case_for(name)
+    if case is None:
+        return ["no input factory in tests/_scaleout_cases.py"]
+    wrt = differentiable(name, case)
+    array_options = {k: v for k, v in case.options.items() if isinstance(v, np.ndarray)}
+    static = {k: v for k, v in case.options.items() if k not in array_options}
+
+    want_value, want_grads = al.value_and_grad(fn, wrt=wrt)(*case.args, **case.options)
+    args = [_place(a, mesh) for a in case.args]
+    arrays = {k: _place(v, mesh) for k, v in array_options.items()}
+    given = dict(zip(get_spec(name).args, args, strict=False)) | arrays
+
+    @jax.jit
+    def table_step(args: list[Any], arrays: dict[str, Any]) -> Any:
+        return al.value_and_grad(fn, wrt=wrt)(*args, **arrays, **static)
+
+    @jax.jit
+    def training_step(first: Any, rest: list[Any], arrays: dict[str, Any]) -> Any:
+        return jax.value_and_grad(lambda x: fn(x, *rest, **arrays, **static))(first)
+
+    problems = []
+    value, grads = table_step(args, arrays)
+    if not _close(value, want_value):
+        problems.append(f"value {float(value)!r} != NumPy {float(want_value)!r}")
+    if not value.sharding.is_fully_replicated:
+        problems.append(f"the reduced value is not global: {value.sharding}")
+    for arg, g, want in zip(wrt, grads, want_grads, strict=True):
+        x = given[arg]
+        if not _close(g, want):
+            problems.append(f"gradient for {arg} differs from NumPy")
+        if not g.sharding.is_equivalent_to(x.sharding, x.ndim):
+            problems.append(f"gradient for {arg} has sharding {g.sharding}, input {x.sharding}")
+
+    first = get_spec(name).args[0]
+    if first in wrt:
+        value, g = training_step(args[0], args[1:], arrays)
+        if not _close(value, want_value):
+            problems.append(f"jax.value_and_grad value {float(value)!r} != NumPy")
+        if not _close(g, want_grads[wrt.index(first)]):
+            problems.append(f"jax.value_and_grad gradient for {first} differs from NumPy")
+        if not g.sharding.is_equivalent_to(args[0].sharding, args[0].ndim):
+            problems.append(
+                f"jax.value_and_grad gradient has sharding {g.sharding}, input {args[0].sharding}"
+            )
+    return problems
+
+
+def main(names: list[str]) -> int:
+    started = time.perf_counter()
+    devices = jax.devices()
+    canonical = sorted({get_spec(n).name for n in names})
+    failed = 0
+    for kind in (AxisType.Explicit, AxisType.Auto):
+        mesh = jax.make_mesh((len(devices),), ("batch",), axis_types=(kind,))
+        for name in canonical:
+            try:
+                problems = check(name, mesh)
+            except Exception as exc:  # report every loss, not just the first failure
+                problems = [f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=-3)]
+            failed += bool(problems)
+            record = {"loss": name, "mesh": kind.name, "ok": not problems, "problems": problems}
+            print(json.dumps(record), flush=True)
+    summary = {
+        "devices": len(devices),
+        "platform": devices[0].platform,
+        "losses": len(canonical),
+        "failed": failed,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    print(json.dumps({"summary": summary}), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:] or loss_names()))

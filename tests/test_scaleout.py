@@ -1,0 +1,330 @@
+"""Scale-out: every loss on chunked Dask arrays (lazy, exact across chunks), on a
+``dask.distributed`` cluster (also out of core), and on JAX arrays sharded over devices.
+
+The per-loss inputs live in ``_scaleout_cases.py`` and the tests iterate over
+``arrayloss.registry()``, so a newly registered loss is covered at once, and a loss with
+no input factory there fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from _helpers import RTOL64, assert_close
+from _scaleout_cases import BATCH, FACTORIES, batch_major, case_for, chunks_for, differentiable
+
+import arrayloss as al
+from arrayloss._spec import get_spec, public_functions
+
+da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+NAMES = sorted(public_functions())
+
+
+class _ComputeError(AssertionError):
+    pass
+
+
+def _forbid_compute(*args: Any, **kwargs: Any) -> Any:
+    raise _ComputeError("a loss computed the Dask graph; losses must stay lazy under Dask")
+
+
+def _case(name: str) -> Any:
+    case = case_for(name)
+    if case is None:
+        pytest.fail(
+            f"{name} has no input factory in tests/_scaleout_cases.py (FACTORIES); "
+            "add one so the scale-out tests cover it"
+        )
+    return case
+
+
+def _chunked(arrays: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(
+        da.from_array(a, chunks=chunks_for(a, i)) if isinstance(a, np.ndarray) else a
+        for i, a in enumerate(arrays)
+    )
+
+
+def _lazily(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn`` with a scheduler that fails if anything is computed."""
+    with dask.config.set(scheduler=_forbid_compute):
+        return fn(*args, **kwargs)
+
+
+def _computed(x: Any) -> Any:
+    if isinstance(x, tuple):
+        return tuple(_computed(v) for v in x)
+    assert isinstance(x, da.Array), f"expected a lazy dask array, got {type(x).__name__}"
+    return np.asarray(x.compute(scheduler="sync"))
+
+
+# ---------------------------------------------------------------- the registry
+
+
+def test_every_registered_loss_has_scaleout_inputs_and_claims_lazy_and_jit_safety():
+    registry = al.registry()
+    missing = sorted({get_spec(n).name for n in registry} - set(FACTORIES))
+    assert not missing, (
+        f"no input factory in tests/_scaleout_cases.py for {missing}; add one per new loss"
+    )
+    for name, record in registry.items():
+        assert record.lazy_safe, f"{name} is not lazy_safe; every loss must stay lazy under Dask"
+        assert record.jit_safe, f"{name} is not jit_safe; every loss must trace under jax.jit"
+        assert "dask" in record.backends, f"{name} does not list the dask backend"
+
+
+# ------------------------------------------------------------------------ Dask
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_loss_on_uneven_dask_chunks_is_lazy_and_equals_numpy(name):
+    case = _case(name)
+    fn = public_functions()[name]
+    chunked = _chunked(case.args)
+    for reduction in ("none", "sum", "mean"):
+        result = _lazily(fn, *chunked, **case.options, reduction=reduction)
+        want = fn(*case.args, **case.options, reduction=reduction)
+        assert_close(_computed(result), want, rtol=RTOL64, atol=1e-13, err_msg=reduction)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_dask_gradients_are_lazy_with_the_inputs_chunks(name):
+    case = _case(name)
+    fn = public_functions()[name]
+    wrt = differentiable(name, case)
+    chunked = _chunked(case.args)
+    given = dict(zip(get_spec(name).args, chunked, strict=False))
+    for reduction in ("sum", "mean"):
+        value, grads = _lazily(
+            al.value_and_grad(fn, wrt=wrt), *chunked, **case.options, reduction=reduction
+        )
+        want_value, want_grads = al.value_and_grad(fn, wrt=wrt)(
+            *case.args, **case.options, reduction=reduction
+        )
+        for arg, g in zip(wrt, grads, strict=True):
+            assert isinstance(g, da.Array), f"gradient for {arg} is {type(g).__name__}"
+            assert g.chunks == given[arg].chunks, f"gradient for {arg} ({reduction})"
+        assert_close(_computed(value), want_value, rtol=RTOL64, atol=1e-13)
+        assert_close(_computed(grads), want_grads, rtol=RTOL64, atol=1e-13)
+
+
+def _concentrated_weight(unreduced_shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Per-element weights with almost all the mass in the last batch chunk (rows 9..11)."""
+    w = rng.uniform(1e-3, 2e-3, size=unreduced_shape)
+    w[9:] = rng.uniform(1e3, 2e3, size=w[9:].shape)
+    return w
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_weighted_masked_mean_is_exact_across_chunks(name):
+    """``mean`` is Σw·l / Σw over the whole array, never a mean of per-chunk means."""
+    case = _case(name)
+    fn = public_functions()[name]
+    rng = np.random.default_rng(7)
+    shape = np.shape(fn(*case.args, **case.options, reduction="none"))
+    assert shape[:1] == (BATCH,), f"unreduced {name} is expected to be batch-major, got {shape}"
+    options = dict(case.options)
+    if case.weight == "element":
+        options["weight"] = _concentrated_weight(shape, rng)
+    elif case.weight == "class":
+        num_classes = case.args[0].shape[-1]
+        options["weight"] = rng.uniform(0.1, 3.0, size=num_classes)
+    where = rng.uniform(size=shape) < 0.8
+    where[0] = False  # the first chunk loses a whole row
+    options["where"] = where
+    chunked_options = {
+        k: da.from_array(v, chunks=chunks_for(v, 0)) if isinstance(v, np.ndarray) else v
+        for k, v in options.items()
+    }
+    wrt = differentiable(name, case)
+    chunked = _chunked(case.args)
+    value, grads = _lazily(al.value_and_grad(fn, wrt=wrt), *chunked, **chunked_options)
+    want_value, want_grads = al.value_and_grad(fn, wrt=wrt)(*case.args, **options)
+    assert_close(_computed(value), want_value, rtol=RTOL64, atol=1e-13)
+    assert_close(_computed(grads), want_grads, rtol=RTOL64, atol=1e-13)
+
+
+def test_weighted_mse_mean_is_the_global_ratio_not_a_mean_of_chunk_means():
+    rng = np.random.default_rng(3)
+    pred, target = rng.normal(size=(2, BATCH, 4))
+    pred[9:] += 3.0  # the heavily weighted last chunk also has the largest errors
+    w = _concentrated_weight((BATCH, 4), rng)
+    chunks = ((5, 4, 3), (4,))
+    loss = _lazily(
+        al.mse,
+        da.from_array(pred, chunks=chunks),
+        da.from_array(target, chunks=((2, 10), (1, 3))),
+        weight=da.from_array(w, chunks=chunks),
+    )
+    terms = w * (pred - target) ** 2
+    exact = terms.sum() / w.sum()
+    chunk_means = np.mean([terms[a:b].sum() / w[a:b].sum() for a, b in ((0, 5), (5, 9), (9, 12))])
+    assert abs(chunk_means - exact) > 0.5 * abs(exact)  # the wrong answer is far off
+    assert_close(_computed(loss), exact, rtol=1e-12)
+
+
+def test_dask_value_checks_give_nan_instead_of_computing():
+    pred = da.from_array(np.array([1.0, 2.0, 3.0, 4.0]), chunks=2)
+    var = da.from_array(np.array([1.0, -1.0, 1.0, 1.0]), chunks=3)
+    loss = _lazily(al.gaussian_nll, pred, pred, var, reduction="none")
+    assert np.isnan(_computed(loss)[1])
+    assert np.isnan(_computed(_lazily(al.gaussian_nll, pred, pred, var)))
+
+
+# ------------------------------------------------------------ dask.distributed
+
+#: Two single-threaded worker processes with this much memory each (the nanny enforces it).
+WORKER_MEMORY = 200_000_000
+
+
+@pytest.fixture(scope="module")
+def client():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        memory_limit=WORKER_MEMORY,
+        dashboard_address=None,
+    )
+    with cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+#: A few losses with different shapes of reduction, when they are registered.
+CLUSTER_LOSSES = ("mse", "huber", "gaussian_nll", "cross_entropy", "kl_div", "triplet_margin")
+
+
+@pytest.mark.distributed
+@pytest.mark.parametrize("name", CLUSTER_LOSSES)
+def test_value_and_gradient_on_a_local_cluster_equal_numpy(client, name):
+    if name not in public_functions():
+        pytest.skip(f"{name} is not registered yet")
+    case = _case(name)
+    fn = public_functions()[name]
+    wrt = differentiable(name, case)
+    value, grads = al.value_and_grad(fn, wrt=wrt)(*_chunked(case.args), **case.options)
+    got_value, *got_grads = client.gather(client.compute([value, *grads]))
+    want_value, want_grads = al.value_and_grad(fn, wrt=wrt)(*case.args, **case.options)
+    assert_close(got_value, want_value, rtol=RTOL64)
+    assert_close(tuple(got_grads), want_grads, rtol=RTOL64)
+
+
+# The out-of-core run: pred, target and weight of N float64 each, drawn lazily from
+# seeded generators; each is 1 GB, five times the memory of one worker.
+OUT_OF_CORE_N = 125_000_000
+OUT_OF_CORE_CHUNK = 2_500_000  # 20 MB per chunk and array
+HEAVY = (40_000_000, 42_500_000)  # the elements of the one chunk carrying 1000x weight
+
+
+def _out_of_core_inputs() -> tuple[Any, Any, Any]:
+    n, chunk = OUT_OF_CORE_N, OUT_OF_CORE_CHUNK
+    pred = da.random.default_rng(2024).standard_normal(n, chunks=chunk)
+    target = da.random.default_rng(2025).standard_normal(n, chunks=chunk)
+    index = da.arange(n, chunks=chunk)
+    weight = da.where((index >= HEAVY[0]) & (index < HEAVY[1]), 1000.0, 1.0)
+    return pred, target, weight
+
+
+def _streaming_numpy_weighted_mse(pred: Any, target: Any, weight: Any) -> tuple[float, float]:
+    """Σw·d² / Σw and Σ 2w·d / Σw from the same seeded chunks, one chunk at a time."""
+    num, den, gsum = [], [], []
+    for i in range(pred.numblocks[0]):
+        p, t, w = dask.compute(
+            pred.blocks[i], target.blocks[i], weight.blocks[i], scheduler="sync"
+        )
+        d = p - t
+        num.append(float(np.sum(w * d * d)))
+        gsum.append(float(np.sum(2 * w * d)))
+        den.append(float(np.sum(w)))
+    total_weight = math.fsum(den)
+    return math.fsum(num) / total_weight, math.fsum(gsum) / total_weight
+
+
+@pytest.mark.distributed
+def test_out_of_core_weighted_mse_on_memory_limited_workers(client):
+    pred, target, weight = _out_of_core_inputs()
+    assert pred.nbytes > 2 * WORKER_MEMORY * 2  # each input alone is over 2x the cluster's memory
+    workers_before = set(client.scheduler_info()["workers"])
+    started = time.perf_counter()
+    value, grad = al.value_and_grad(al.mse)(pred, target, weight=weight)
+    assert grad.chunks == pred.chunks
+    got_value, got_grad_sum = client.gather(client.compute([value, grad.sum()]))
+    seconds = time.perf_counter() - started
+    # a worker that went over its memory limit would have been restarted under a new address
+    assert set(client.scheduler_info()["workers"]) == workers_before
+    want_value, want_grad_sum = _streaming_numpy_weighted_mse(pred, target, weight)
+    assert_close(got_value, want_value, rtol=1e-12)
+    assert_close(got_grad_sum, want_grad_sum, rtol=1e-9, atol=1e-12)
+    print(
+        f"\nout-of-core: 3 x {pred.nbytes / 1e9:.1f} GB float64 in {pred.numblocks[0]} chunks, "
+        f"2 workers x {WORKER_MEMORY / 1e6:.0f} MB, {seconds:.1f} s on the cluster"
+    )
+
+
+# ------------------------------------------------------------------ JAX sharding
+
+
+def test_every_loss_keeps_global_values_and_input_sharding_on_4_devices():
+    pytest.importorskip("jax")
+    env = {**os.environ, "JAX_ENABLE_X64": "1", "JAX_PLATFORMS": "cpu"}
+    env.pop("XLA_FLAGS", None)
+    proc = subprocess.run(
+        [sys.executable, str(TESTS / "sharded_check.py"), *NAMES],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=TESTS,
+        timeout=300,
+    )
+    records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert records, f"sharded_check.py printed nothing:\n{proc.stderr[-3000:]}"
+    summary = records[-1].get("summary")
+    assert summary is not None, f"sharded_check.py did not finish:\n{proc.stderr[-3000:]}"
+    failures = [r for r in records[:-1] if not r["ok"]]
+    assert not failures, "\n".join(f"{r['loss']} ({r['mesh']}): {r['problems']}" for r in failures)
+    assert summary["devices"] == 4
+    assert summary["losses"] == len({get_spec(n).name for n in NAMES})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+# ------------------------------------------------------------------------ docs
+
+
+def _doc_examples() -> list[str]:
+    text = (ROOT / "docs" / "scaling.md").read_text()
+    return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+
+
+def test_scaling_doc_has_a_dask_and_a_jax_example():
+    examples = _doc_examples()
+    assert any("LocalCluster" in code for code in examples)
+    assert any("NamedSharding" in code for code in examples)
+
+
+@pytest.mark.distributed
+@pytest.mark.parametrize("index", range(2))
+def test_scaling_doc_example_runs_as_written(index, tmp_path):
+    code = _doc_examples()[index]
+    script = tmp_path / f"example_{index}.py"
+    script.write_text(code)
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_ENABLE_X64")}
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "ok" in proc.stdout.splitlines()[-1]

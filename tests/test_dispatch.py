@@ -71,7 +71,10 @@ def test_auto_prefers_cupy_then_jax_accelerators(monkeypatch):
 
 def test_arrays_of_two_libraries_raise_typeerror_naming_both():
     torch = pytest.importorskip("torch")
-    with pytest.raises(TypeError, match=r"pred is a numpy\.ndarray \(numpy\) but target is a torch\.Tensor \(torch\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"pred is a numpy\.ndarray \(numpy\) but target is a torch\.Tensor \(torch\)",
+    ):
         al.mse(np.ones(2), torch.ones(2))
 
 
@@ -82,7 +85,10 @@ def test_weight_from_another_library_raises_typeerror():
 
 
 def test_unknown_backend_name_lists_the_valid_names():
-    with pytest.raises(ValueError, match=r"unknown backend 'tensorflow'; valid names are 'numpy', 'cupy', 'jax', 'torch', 'dask', 'array_api_strict', 'auto'"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown backend 'tensorflow'; valid names are 'numpy', 'cupy', 'jax', 'torch', 'dask', 'array_api_strict', 'auto'",
+    ):
         al.mse(np.ones(2), np.ones(2), xp="tensorflow")
 
 

@@ -38,7 +38,11 @@ def test_complex_predictions_are_a_typeerror(backend):
         (al.huber, {"delta": -1}, r"delta=-1 is out of range"),
         (al.smooth_l1, {"beta": -0.5}, r"beta=-0\.5 is out of range; beta must be a number >= 0"),
         (al.quantile, {"q": 1.5}, r"q=1\.5 is out of range; q must be in \[0, 1\]"),
-        (al.tweedie_deviance, {"power": 0.5}, r"power=0\.5 is out of range; power must be <= 0 or >= 1"),
+        (
+            al.tweedie_deviance,
+            {"power": 0.5},
+            r"power=0\.5 is out of range; power must be <= 0 or >= 1",
+        ),
         (al.poisson_nll, {"eps": 0.0}, r"eps=0\.0 is out of range"),
         (al.mse, {"reduction": "batchmean"}, r"reduction='batchmean' is not valid"),
     ],
@@ -55,7 +59,9 @@ def test_negative_variance_is_a_valueerror_on_eager_backends_and_nan_on_lazy(bac
         value = backend.call(al.gaussian_nll, pred, pred, var)
         assert np.isnan(backend.to_numpy(value))
         return
-    with pytest.raises(ValueError, match=r"var has a negative entry \(-0\.5\); the variance must be >= 0"):
+    with pytest.raises(
+        ValueError, match=r"var has a negative entry \(-0\.5\); the variance must be >= 0"
+    ):
         backend.call(al.gaussian_nll, pred, pred, var)
 
 
@@ -73,19 +79,29 @@ def test_tweedie_domain_is_a_valueerror_on_eager_backends_and_nan_on_lazy(backen
     pred = backend.asarray(np.array([1.0, -2.0]))
     target = backend.asarray(np.array([1.0, 1.0]))
     if backend.lazy:
-        assert np.isnan(backend.to_numpy(backend.call(al.tweedie_deviance, pred, target, power=1.5)))
+        assert np.isnan(
+            backend.to_numpy(backend.call(al.tweedie_deviance, pred, target, power=1.5))
+        )
         return
-    with pytest.raises(ValueError, match=r"pred has an entry -2\.0 outside the domain .* power=1\.5; pred must be > 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"pred has an entry -2\.0 outside the domain .* power=1\.5; pred must be > 0",
+    ):
         backend.call(al.tweedie_deviance, pred, target, power=1.5)
 
 
 def test_differentiating_a_non_differentiable_argument_is_a_valueerror():
-    with pytest.raises(ValueError, match=r"cannot differentiate mape with respect to 'target'; its differentiable arguments are: pred"):
+    with pytest.raises(
+        ValueError,
+        match=r"cannot differentiate mape with respect to 'target'; its differentiable arguments are: pred",
+    ):
         al.grad(al.mape, wrt="target")
 
 
 def test_wrt_position_out_of_range_is_a_valueerror():
-    with pytest.raises(ValueError, match=r"wrt=5 is out of range; mse has 2 array arguments: pred, target"):
+    with pytest.raises(
+        ValueError, match=r"wrt=5 is out of range; mse has 2 array arguments: pred, target"
+    ):
         al.grad(al.mse, wrt=5)
 
 

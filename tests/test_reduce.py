@@ -39,7 +39,9 @@ def test_weighted_mean_divides_by_the_weight_sum(backend):
 
 def test_count_denominator_ignores_the_weights(backend):
     expected = (LOSS * WEIGHT).sum() / LOSS.size
-    assert_close(backend.to_numpy(_reduce(backend.xp, "mean", WEIGHT, denominator="count")), expected)
+    assert_close(
+        backend.to_numpy(_reduce(backend.xp, "mean", WEIGHT, denominator="count")), expected
+    )
 
 
 def test_mask_leaves_numerator_and_denominator(backend):
@@ -47,7 +49,9 @@ def test_mask_leaves_numerator_and_denominator(backend):
     assert_close(backend.to_numpy(_reduce(backend.xp, "mean", where=WHERE)), kept.mean())
     weighted = (LOSS * WEIGHT)[WHERE].sum() / WEIGHT[WHERE].sum()
     assert_close(backend.to_numpy(_reduce(backend.xp, "mean", WEIGHT, WHERE)), weighted)
-    assert_close(backend.to_numpy(_reduce(backend.xp, "none", where=WHERE)), np.where(WHERE, LOSS, 0))
+    assert_close(
+        backend.to_numpy(_reduce(backend.xp, "none", where=WHERE)), np.where(WHERE, LOSS, 0)
+    )
 
 
 def test_batchmean_divides_by_the_first_axis(backend):
@@ -70,7 +74,9 @@ def test_cotangent_folds_the_mean_scale_and_the_weights(backend):
 
 
 def test_weight_that_does_not_broadcast_names_both_shapes():
-    with pytest.raises(ValueError, match=r"weight has shape \(4,\) but the unreduced loss has shape \(2, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"weight has shape \(4,\) but the unreduced loss has shape \(2, 3\)"
+    ):
         al.mse(np.ones((2, 3)), np.ones((2, 3)), weight=np.ones(4))
 
 
@@ -85,7 +91,9 @@ def test_where_must_be_boolean():
 
 
 def test_unknown_reduction_lists_the_valid_ones():
-    with pytest.raises(ValueError, match=r"reduction='avg' is not valid; expected one of 'none', 'sum', 'mean'"):
+    with pytest.raises(
+        ValueError, match=r"reduction='avg' is not valid; expected one of 'none', 'sum', 'mean'"
+    ):
         al.mse(np.ones(3), np.ones(3), reduction="avg")
 
 

@@ -13,6 +13,23 @@ from ._spec import LossRecord as LossRecord
 from ._spec import registry as registry
 from .autodiff import grad as grad
 from .autodiff import value_and_grad as value_and_grad
+from .losses.binary import binary_cross_entropy as binary_cross_entropy
+from .losses.binary import (
+    binary_cross_entropy_with_logits as binary_cross_entropy_with_logits,
+)
+from .losses.binary import sigmoid_focal_loss as sigmoid_focal_loss
+from .losses.categorical import categorical_cross_entropy as categorical_cross_entropy
+from .losses.categorical import (
+    sparse_categorical_cross_entropy as sparse_categorical_cross_entropy,
+)
+from .losses.distribution import cosine_similarity_loss as cosine_similarity_loss
+from .losses.distribution import js_div as js_div
+from .losses.distribution import kl_div as kl_div
+from .losses.margin import hinge as hinge
+from .losses.margin import multi_margin as multi_margin
+from .losses.margin import multilabel_soft_margin as multilabel_soft_margin
+from .losses.margin import soft_margin as soft_margin
+from .losses.margin import squared_hinge as squared_hinge
 from .losses.metric import contrastive as contrastive
 from .losses.metric import cosine_embedding as cosine_embedding
 from .losses.metric import ntxent as ntxent
@@ -36,5 +53,9 @@ from .losses.segmentation import dice as dice
 from .losses.segmentation import generalized_dice as generalized_dice
 from .losses.segmentation import jaccard as jaccard
 from .losses.segmentation import tversky as tversky
+from .losses.softmax import cross_entropy as cross_entropy
+from .losses.softmax import nll_loss as nll_loss
+from .losses.softmax import poly1_cross_entropy as poly1_cross_entropy
+from .losses.softmax_focal import softmax_focal_loss as softmax_focal_loss
 
 __version__ = "0.1.0"

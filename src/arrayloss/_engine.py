@@ -112,7 +112,6 @@ def value_and_grad(
     wrt = tuple(wrt)
     check_wrt(problem, wrt)
     xp = problem.xp
-    spec = problem.spec
     if cotangent is not None and hasattr(cotangent, "shape"):
         from . import _dispatch
 

@@ -10,6 +10,7 @@ problem to the engine, so ``al.grad(loss)`` can reuse the very same validation.
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -185,9 +186,16 @@ def loss_function(spec: LossSpec, *, aliases: tuple[str, ...] = ()) -> Callable[
     def decorate(body: Callable[..., Problem]) -> Callable[..., Any]:
         from . import _engine
 
+        def evaluate(*args: Any, **kwargs: Any) -> Any:
+            return _engine.value(body(*args, **kwargs))
+
         @functools.wraps(body)
         def public(*args: Any, **kwargs: Any) -> Any:
-            return _engine.value(body(*args, **kwargs))
+            if torch_compiling():
+                from ._autodiff_torch import outside_graph
+
+                return outside_graph(evaluate, *args, **kwargs)
+            return evaluate(*args, **kwargs)
 
         public.__arrayloss_spec__ = spec  # type: ignore[attr-defined]
         public.__arrayloss_prepare__ = body  # type: ignore[attr-defined]
@@ -198,6 +206,12 @@ def loss_function(spec: LossSpec, *, aliases: tuple[str, ...] = ()) -> Callable[
         return public
 
     return decorate
+
+
+def torch_compiling() -> bool:
+    """True while ``torch.compile`` traces the caller: losses then run outside its graph."""
+    torch = sys.modules.get("torch")
+    return torch is not None and bool(torch.compiler.is_compiling())
 
 
 def _is_low_precision(dtype: Any) -> bool:

@@ -1,6 +1,6 @@
 """Gradients from the tables: ``al.grad``, ``al.value_and_grad``, and the wiring of the
-tables into ``jax.grad`` (``jax.custom_vjp``) and PyTorch's ``.backward()``
-(``torch.autograd.Function``).
+tables into ``jax.grad`` (``jax.custom_vjp``, in ``_autodiff_jax``) and PyTorch's
+``.backward()`` (``torch.autograd.Function``, in ``_autodiff_torch``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import _engine
-from ._spec import LossSpec, Problem, get_spec
+from ._autodiff_jax import jax_value as jax_value
+from ._autodiff_torch import outside_graph
+from ._autodiff_torch import torch_needs_graph as torch_needs_graph
+from ._autodiff_torch import torch_value as torch_value
+from ._spec import LossSpec, get_spec, torch_compiling
 
 __all__ = ["grad", "jax_value", "torch_needs_graph", "torch_value", "value_and_grad"]
 
@@ -44,7 +48,9 @@ def _resolve_wrt(spec: LossSpec, wrt: Wrt) -> tuple[tuple[str, ...], bool]:
     return tuple(names), as_tuple
 
 
-def value_and_grad(loss: Callable[..., Any], wrt: Wrt = None) -> Callable[..., Any]:
+def value_and_grad(
+    loss: Callable[..., Any], wrt: Wrt = None, *, donate: bool = False
+) -> Callable[..., Any]:
     """Return a function computing ``(loss value, gradient)`` from the loss's table.
 
     Args:
@@ -52,6 +58,11 @@ def value_and_grad(loss: Callable[..., Any], wrt: Wrt = None) -> Callable[..., A
         wrt: the argument(s) to differentiate: a name (``"pred"``), a position, or a
             tuple of them. Default: the first argument, and the gradient is one array;
             with a tuple, the gradients come back as a tuple in that order.
+        donate: JAX only: donate the buffers of the differentiated arguments to the
+            (cached, jitted) call, so XLA may write the gradients over them; the arrays
+            passed are deleted. Ignored on every other backend.
+
+    On JAX the function runs as one cached ``jax.jit`` per loss and static options.
 
     The returned function takes the loss's own arguments plus ``cotangent=`` (the
     cotangent of the output; for ``reduction="none"`` an array shaped like the output).
@@ -69,8 +80,18 @@ def value_and_grad(loss: Callable[..., Any], wrt: Wrt = None) -> Callable[..., A
 
     @functools.wraps(loss)
     def run(*args: Any, cotangent: Any = None, **kwargs: Any) -> tuple[Any, Any]:
+        if torch_compiling():
+            return outside_graph(evaluate, *args, cotangent=cotangent, **kwargs)
+        return evaluate(*args, cotangent=cotangent, **kwargs)
+
+    def evaluate(*args: Any, cotangent: Any = None, **kwargs: Any) -> tuple[Any, Any]:
         problem = prepare(*args, **kwargs)
-        reduced, grads = _engine.value_and_grad(problem, names, cotangent)
+        if problem.backend == "jax":
+            from ._autodiff_jax import jax_value_and_grad
+
+            reduced, grads = jax_value_and_grad(problem, names, cotangent, donate=donate)
+        else:
+            reduced, grads = _engine.value_and_grad(problem, names, cotangent)
         grads = _with_input_chunks(spec, names, grads, args, kwargs)
         return reduced, (grads if as_tuple else grads[0])
 
@@ -123,162 +144,3 @@ def grad(loss: Callable[..., Any], wrt: Wrt = None) -> Callable[..., Any]:
 
     run.__doc__ = both.__doc__.replace("Value and gradient", "Gradient") if both.__doc__ else None
     return run
-
-
-# --------------------------------------------------------------------------- JAX
-
-
-def _freeze(value: Any) -> Any:
-    if isinstance(value, dict):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    return value
-
-
-def _split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    static = {k: v for k, v in options.items() if not hasattr(v, "shape")}
-    arrays = {k: v for k, v in options.items() if hasattr(v, "shape")}
-    return static, arrays
-
-
-def jax_value(problem: Problem) -> Any:
-    """The loss value as a ``jax.custom_vjp`` whose backward is the gradient table.
-
-    Eager calls go through a ``jax.jit`` cached per loss and static options (and, by
-    ``jax.jit`` itself, per shapes and dtypes), so the Python overhead is one dispatch.
-    """
-    spec = problem.spec
-    static, array_options = _split_options(problem.options)
-    present = tuple(a is not None for a in problem.arrays)
-    diff = tuple(
-        name for name, a in zip(spec.args, problem.arrays, strict=True) if name in spec.wrt and a is not None
-    )
-    denominator_static = problem.denominator if isinstance(problem.denominator, str) else None
-    key = (
-        spec.name,
-        _freeze(static),
-        tuple(sorted(array_options)),
-        problem.reduction,
-        denominator_static,
-        present,
-        diff,
-        problem.loss_shape is not None,
-    )
-    fn = _jax_function(spec, key)
-    diff_arrays = tuple(problem.array(name) for name in diff)
-    rest = {
-        "arrays": tuple(
-            None if name in diff else a for name, a in zip(spec.args, problem.arrays, strict=True)
-        ),
-        "options": array_options,
-        "weight": problem.weight,
-        "where": problem.where,
-        "denominator": None if denominator_static is not None else problem.denominator,
-    }
-    result = fn(diff_arrays, rest)
-    return _engine.cast_result(problem.xp, result, problem.out_dtype)
-
-
-_JAX_FUNCTIONS: dict[Any, Callable[..., Any]] = {}
-
-
-def _jax_function(spec: LossSpec, key: Any) -> Callable[..., Any]:
-    cached = _JAX_FUNCTIONS.get(key)
-    if cached is not None:
-        return cached
-    import jax
-    import jax.numpy as jnp
-
-    _, static_items, _, reduction, denominator_static, _, diff, has_loss_shape = key
-    static = dict(static_items)
-
-    def rebuild(diff_arrays: tuple[Any, ...], rest: dict[str, Any]) -> Problem:
-        arrays = list(rest["arrays"])
-        for name, a in zip(diff, diff_arrays, strict=True):
-            arrays[spec.args.index(name)] = a
-        return Problem(
-            spec=spec,
-            xp=jnp,
-            arrays=tuple(arrays),
-            options={**static, **rest["options"]},
-            reduction=reduction,
-            weight=rest["weight"],
-            where=rest["where"],
-            denominator=denominator_static if denominator_static is not None else rest["denominator"],
-            out_dtype=None,
-            arg_shapes=tuple(tuple(a.shape) if a is not None else () for a in arrays),
-            arg_dtypes=tuple(a.dtype if a is not None else None for a in arrays),
-        )
-
-    @jax.custom_vjp
-    def loss_fn(diff_arrays: tuple[Any, ...], rest: dict[str, Any]) -> Any:
-        return _engine.plain_value(rebuild(diff_arrays, rest))
-
-    def forward(diff_arrays: tuple[Any, ...], rest: dict[str, Any]) -> tuple[Any, Any]:
-        return loss_fn(diff_arrays, rest), (diff_arrays, rest)
-
-    def backward(residuals: Any, g: Any) -> tuple[Any, None]:
-        diff_arrays, rest = residuals
-        _, grads = _engine.value_and_grad(rebuild(diff_arrays, rest), diff, g)
-        return tuple(grads), None
-
-    loss_fn.defvjp(forward, backward)
-    jitted = jax.jit(loss_fn)
-    _JAX_FUNCTIONS[key] = jitted
-    return jitted
-
-
-# ----------------------------------------------------------------------- PyTorch
-
-
-def torch_needs_graph(problem: Problem) -> bool:
-    """True when a PyTorch call must be connected to autograd."""
-    import torch
-
-    if not torch.is_grad_enabled():
-        return False
-    return any(
-        getattr(a, "requires_grad", False)
-        for name, a in zip(problem.spec.args, problem.arrays, strict=True)
-        if name in problem.spec.wrt
-    )
-
-
-@functools.cache
-def _torch_function() -> Any:
-    import torch
-
-    class TableFunction(torch.autograd.Function):
-        """Forward: the loss value; backward: the loss's gradient table."""
-
-        @staticmethod
-        def forward(ctx: Any, problem: Problem, names: tuple[str, ...], *tensors: Any) -> Any:
-            ctx.problem = problem
-            ctx.names = names
-            return _engine.plain_value(problem)
-
-        @staticmethod
-        def backward(ctx: Any, g: Any) -> Any:
-            needed = [n for n, need in zip(ctx.names, ctx.needs_input_grad[2:], strict=True) if need]
-            grads = dict.fromkeys(ctx.names)
-            if needed:
-                _, computed = _engine.value_and_grad(ctx.problem, needed, g)
-                for name, value in zip(needed, computed, strict=True):
-                    target = ctx.problem.array(name)
-                    if value.shape != target.shape:
-                        value = value.reshape(target.shape)
-                    grads[name] = value.to(target.dtype) if value.dtype != target.dtype else value
-            return (None, None, *(grads[n] for n in ctx.names))
-
-    return TableFunction
-
-
-def torch_value(problem: Problem) -> Any:
-    """The loss value connected to PyTorch autograd through the gradient table."""
-    spec = problem.spec
-    names = tuple(
-        name for name, a in zip(spec.args, problem.arrays, strict=True) if name in spec.wrt and a is not None
-    )
-    tensors = tuple(problem.array(name) for name in names)
-    return _torch_function().apply(problem, names, *tensors)

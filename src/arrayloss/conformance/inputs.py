@@ -49,6 +49,8 @@ def cases_for(name: str) -> list[Case] | None:
 
 
 def inputs(*names: str) -> Callable[[Factory], Factory]:
+    """Decorator: register a factory of cases for the losses ``names``."""
+
     def decorate(factory: Factory) -> Factory:
         for name in names:
             INPUTS[name] = factory
@@ -60,114 +62,55 @@ def inputs(*names: str) -> Callable[[Factory], Factory]:
 # ------------------------------------------------------------------ building blocks
 
 
-def _normal(rng: np.random.Generator, *shape: int) -> np.ndarray:
+def normal(rng: np.random.Generator, *shape: int) -> np.ndarray:
     return rng.standard_normal(shape)
 
 
-def _uniform(rng: np.random.Generator, low: float, high: float, *shape: int) -> np.ndarray:
+def uniform(rng: np.random.Generator, low: float, high: float, *shape: int) -> np.ndarray:
     return rng.uniform(low, high, shape)
 
 
-def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def _labels(rng: np.random.Generator, classes: int, *shape: int) -> np.ndarray:
+def labels(rng: np.random.Generator, classes: int, *shape: int) -> np.ndarray:
     return rng.integers(0, classes, shape).astype(np.int64)
 
 
-def _signs(rng: np.random.Generator, *shape: int) -> np.ndarray:
+def signs(rng: np.random.Generator, *shape: int) -> np.ndarray:
     return np.where(rng.random(shape) < 0.5, -1.0, 1.0)
 
 
-def _bits(rng: np.random.Generator, *shape: int) -> np.ndarray:
+def bits(rng: np.random.Generator, *shape: int) -> np.ndarray:
     return (rng.random(shape) < 0.5).astype(np.float64)
 
 
-def _pair_away_from(rng: np.random.Generator, kinks: tuple[float, ...], *shape: int) -> tuple[np.ndarray, np.ndarray]:
+def pair_away_from(rng: np.random.Generator, kinks: tuple[float, ...], *shape: int) -> tuple[np.ndarray, np.ndarray]:
     """``pred, target`` whose difference keeps 0.05 away from ``±kink`` for each kink."""
-    target = _normal(rng, *shape)
-    d = _normal(rng, *shape)
+    target = normal(rng, *shape)
+    d = normal(rng, *shape)
     for kink in kinks:
         near = np.abs(np.abs(d) - kink) < 0.05
         d = np.where(near, d + 0.1 * np.sign(d + (d == 0)), d)
     return target + d, target
 
 
-def _weight_and_mask(rng: np.random.Generator, *shape: int) -> dict[str, Any]:
+def weight_and_mask(rng: np.random.Generator, *shape: int) -> dict[str, Any]:
     mask = rng.random(shape) < 0.75
     mask.flat[0] = True
-    return {"weight": _uniform(rng, 0.5, 2.0, *shape), "where": mask}
+    return {"weight": uniform(rng, 0.5, 2.0, *shape), "where": mask}
 
 
-# -------------------------------------------------------------------- regression
+def until(draw: Callable[[], Any], ok: Callable[[Any], bool]) -> Any:
+    """The first ``draw()`` for which ``ok`` holds (used to keep inputs off kinks)."""
+    for _ in range(1000):
+        value = draw()
+        if ok(value):
+            return value
+    raise RuntimeError("could not draw inputs away from the kinks")
 
 
-@inputs("mse", "rmse", "mae", "log_cosh")
-def _regression(rng: np.random.Generator) -> list[Case]:
-    pred, target = _pair_away_from(rng, (0.0,), 4, 3)
-    return [
-        Case("plain", (pred, target)),
-        Case("weight, where", (pred, target), _weight_and_mask(rng, 4, 3)),
-    ]
-
-
-@inputs("huber")
-def _huber(rng: np.random.Generator) -> list[Case]:
-    pred, target = _pair_away_from(rng, (0.7,), 4, 3)
-    return [
-        Case("delta=0.7", (pred, target), {"delta": 0.7}),
-        Case("delta=0.7, weight", (pred, target), {"delta": 0.7, "weight": _uniform(rng, 0.5, 2, 4, 3)}),
-    ]
-
-
-@inputs("smooth_l1")
-def _smooth_l1(rng: np.random.Generator) -> list[Case]:
-    pred, target = _pair_away_from(rng, (0.6,), 4, 3)
-    return [Case("beta=0.6", (pred, target), {"beta": 0.6})]
-
-
-@inputs("msle")
-def _msle(rng: np.random.Generator) -> list[Case]:
-    return [Case("positive", (_uniform(rng, 0.1, 3, 4, 3), _uniform(rng, 0.1, 3, 4, 3)))]
-
-
-@inputs("mape")
-def _mape(rng: np.random.Generator) -> list[Case]:
-    pred, target = _pair_away_from(rng, (0.0,), 4, 3)
-    target = np.where(np.abs(target) < 0.2, 0.5, target)
-    return [Case("plain", (pred, target)), Case("weight", (pred, target), {"weight": _uniform(rng, 0.5, 2, 4, 3)})]
-
-
-@inputs("quantile")
-def _quantile(rng: np.random.Generator) -> list[Case]:
-    pred, target = _pair_away_from(rng, (0.0,), 4, 3)
-    return [Case("q=0.3", (pred, target), {"q": 0.3})]
-
-
-@inputs("poisson_nll")
-def _poisson_nll(rng: np.random.Generator) -> list[Case]:
-    counts = rng.poisson(2.0, (4, 3)).astype(np.float64)
-    return [
-        Case("log_input", (_normal(rng, 4, 3), counts)),
-        Case("rate, full", (_uniform(rng, 0.2, 3, 4, 3), counts), {"log_input": False, "full": True}),
-    ]
-
-
-@inputs("gaussian_nll")
-def _gaussian_nll(rng: np.random.Generator) -> list[Case]:
-    pred, target = _normal(rng, 4, 3), _normal(rng, 4, 3)
-    return [
-        Case("full var", (pred, target, _uniform(rng, 0.5, 2, 4, 3))),
-        Case("var per row, full", (pred, target, _uniform(rng, 0.5, 2, 4)), {"full": True}),
-    ]
-
-
-@inputs("tweedie_deviance")
-def _tweedie(rng: np.random.Generator) -> list[Case]:
-    pred = _uniform(rng, 0.3, 3, 4, 3)
-    return [
-        Case("power=1.5", (pred, rng.poisson(1.5, (4, 3)).astype(np.float64)), {"power": 1.5}),
-        Case("power=2", (pred, _uniform(rng, 0.3, 3, 4, 3)), {"power": 2.0}),
-    ]
+# The families' cases register themselves on import.
+from . import cases_classification, cases_embedding, cases_regression  # noqa: E402, F401

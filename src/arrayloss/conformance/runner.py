@@ -172,9 +172,11 @@ def _fastpaths_off() -> Iterator[None]:
 
 
 def differentiable(name: str, case: Case) -> tuple[str, ...]:
-    """The differentiable arguments of loss ``name`` that ``case`` passes as arrays."""
+    """The differentiable arguments of loss ``name`` that ``case`` passes as floating arrays."""
     spec = get_spec(name)
-    given = {n for n, a in zip(spec.args, case.args, strict=False) if isinstance(a, np.ndarray)}
+    given = {
+        n for n, a in zip(spec.args, case.args, strict=False) if isinstance(a, np.ndarray) and a.dtype.kind == "f"
+    }
     return tuple(n for n in spec.wrt if n in given)
 
 

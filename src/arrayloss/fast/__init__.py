@@ -13,6 +13,7 @@ lazily the first time a loss runs on that backend.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 from collections.abc import Callable
@@ -49,10 +50,9 @@ def _load(backend: str) -> None:
     _LOADED.add(backend)
     module = _MODULES.get(backend)
     if module is not None:
-        try:
+        # e.g. CuPy's kernels need a CUDA toolkit; the generic kernel still runs
+        with contextlib.suppress(ImportError):
             importlib.import_module(f"{__name__}.{module}")
-        except ImportError:
-            pass  # e.g. CuPy's kernels need a CUDA toolkit; the generic kernel still runs
 
 
 def lookup(problem: Any) -> FastPath | None:

@@ -1,4 +1,4 @@
-"""Cache-sized chunks of a large array, run over a small thread pool (NumPy fast paths).
+"""What every NumPy fast path shares: input checks, cotangent scales, chunks on threads.
 
 NumPy ufuncs release the GIL, so two threads each running ufuncs over their own chunks
 use two cores; the Python between ufunc calls is a small fraction of a chunk's time.
@@ -19,9 +19,53 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-__all__ = ["run_chunks", "thread_count"]
+import numpy as np
+
+__all__ = [
+    "cotangent_scale",
+    "none_cotangent",
+    "plain_float_arrays",
+    "run_chunks",
+    "thread_count",
+]
 
 T = TypeVar("T")
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def plain_float_arrays(*arrays: Any) -> bool:
+    """True when every array is a C-contiguous ``np.ndarray`` of one float32/float64 dtype."""
+    first = arrays[0]
+    if type(first) is not np.ndarray or first.dtype not in _FLOATS:
+        return False
+    return all(
+        type(a) is np.ndarray and a.dtype == first.dtype and a.flags.c_contiguous for a in arrays
+    )
+
+
+def cotangent_scale(cotangent: Any, denominator: float) -> float | None:
+    """The scalar ``cotangent / denominator`` of a reduced loss, or None if not a scalar."""
+    if cotangent is None:
+        return 1.0 / denominator
+    if isinstance(cotangent, (int, float)) and not isinstance(cotangent, bool):
+        return float(cotangent) / denominator
+    if type(cotangent) is np.ndarray and cotangent.shape == () and cotangent.dtype.kind == "f":
+        return float(cotangent) / denominator
+    return None
+
+
+def none_cotangent(cotangent: Any, shape: tuple[int, ...], dtype: Any) -> Any:
+    """The cotangent of ``reduction="none"``: 1.0, a float, a flat array, or None (unsupported)."""
+    if cotangent is None:
+        return 1.0
+    scalar = cotangent_scale(cotangent, 1.0)
+    if scalar is not None:
+        return scalar
+    if type(cotangent) is np.ndarray and cotangent.shape == shape and cotangent.dtype.kind == "f":
+        return np.ascontiguousarray(cotangent, dtype=dtype).reshape(-1)
+    return None
+
 
 #: Below this many elements a call runs in the calling thread: the hand-off costs more.
 PARALLEL_MIN_ELEMENTS = 1 << 19
@@ -51,7 +95,7 @@ def thread_count() -> int:
 def _pool(size: int) -> ThreadPoolExecutor:
     global _POOL, _POOL_SIZE
     with _LOCK:
-        if _POOL is None or _POOL_SIZE < size:
+        if _POOL is None or size > _POOL_SIZE:
             if _POOL is not None:
                 _POOL.shutdown(wait=False)
             _POOL = ThreadPoolExecutor(max_workers=size, thread_name_prefix="arrayloss")
@@ -85,14 +129,18 @@ def run_chunks(
         return [work(lo, min(lo + chunk, n)) for lo in range(0, n, chunk)]
     results: list[Any] = [None] * count
     indices = itertools.count()
+    # NumPy's error state is per thread (a context variable): the pool's threads take
+    # the caller's, so they warn or stay quiet exactly where the caller's thread would.
+    errors = np.geterr()
 
     def worker() -> None:
-        # next() on itertools.count is atomic under the GIL: each index is taken once.
-        for i in indices:
-            if i >= count:
-                return
-            lo = i * chunk
-            results[i] = work(lo, min(lo + chunk, n))
+        with np.errstate(**errors):
+            # next() on itertools.count is atomic under the GIL: each index is taken once.
+            for i in indices:
+                if i >= count:
+                    return
+                lo = i * chunk
+                results[i] = work(lo, min(lo + chunk, n))
 
     helpers: list[Future[None]] = [_pool(threads - 1).submit(worker) for _ in range(threads - 1)]
     try:

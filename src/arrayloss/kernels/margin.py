@@ -154,31 +154,32 @@ def multi_margin_grad(
 def multilabel_soft_margin(
     xp: ModuleType, logits: Any, target: Any, *, axis: int, weight: Any = None
 ) -> Any:
-    loss = (1 - target) * softplus(xp, logits) + target * softplus(xp, -logits)
+    x, y = xp.broadcast_arrays(logits, target)
+    loss = (1 - y) * softplus(xp, x) + y * softplus(xp, -x)
     if weight is not None:
         loss = loss * weight
-    n_classes = loss.shape[axis]
-    return xp.sum(loss, axis=axis) / n_classes
+    return xp.sum(loss, axis=axis) / x.shape[axis]
 
 
-def _multilabel_scale(xp: ModuleType, cot: Any, logits: Any, target: Any, axis: int, weight: Any) -> Any:
-    n_classes = max(logits.ndim, target.ndim) and xp.broadcast_arrays(logits, target)[0].shape[axis]
-    scale = xp.expand_dims(cot / n_classes, axis=axis)
+def _multilabel_scale(xp: ModuleType, cot: Any, x: Any, axis: int, weight: Any) -> Any:
+    scale = xp.expand_dims(cot / x.shape[axis], axis=axis)
     return scale if weight is None else scale * weight
 
 
 def multilabel_soft_margin_logits_grad(
     xp: ModuleType, cot: Any, logits: Any, target: Any, *, axis: int, weight: Any = None
 ) -> Any:
-    g = (1 - target) * sigmoid(xp, logits) - target * sigmoid(xp, -logits)
-    return _masked(xp, _multilabel_scale(xp, cot, logits, target, axis, weight), g)
+    x, y = xp.broadcast_arrays(logits, target)
+    g = (1 - y) * sigmoid(xp, x) - y * sigmoid(xp, -x)
+    return _masked(xp, _multilabel_scale(xp, cot, x, axis, weight), g)
 
 
 def multilabel_soft_margin_target_grad(
     xp: ModuleType, cot: Any, logits: Any, target: Any, *, axis: int, weight: Any = None
 ) -> Any:
-    g = -xp.broadcast_arrays(logits, target)[0]
-    return _masked(xp, _multilabel_scale(xp, cot, logits, target, axis, weight), g)
+    # PyTorch's log_sigmoid(-x) - log_sigmoid(x), which is -x
+    x, _ = xp.broadcast_arrays(logits, target)
+    return _masked(xp, _multilabel_scale(xp, cot, x, axis, weight), -x)
 
 
 VALUES: dict[str, Callable[..., Any]] = {

@@ -23,8 +23,9 @@ from .._math import safe_max
 
 __all__ = ["COSINE_EPSILON", "GRADS", "VALUES", "VJPS", "grad_from_vjp", "ntxent_positive_pairs"]
 
-# PyTorch's cosine_embedding_loss adds this to both squared norms (ATen's EPSILON).
-COSINE_EPSILON = 1e-12
+# PyTorch's cosine_embedding_loss adds ATen's EPSILON to both squared norms; it is the
+# float32 constant 1e-12, i.e. this double (the difference shows at zero vectors).
+COSINE_EPSILON = 9.999999960041972e-13
 
 Pullback = Callable[[Any], tuple[Any, ...]]
 
@@ -198,7 +199,7 @@ def cosine_embedding_vjp(
     xp: ModuleType, x1: Any, x2: Any, target: Any, *, wrt: tuple[str, ...], margin: float
 ) -> tuple[Any, Pullback]:
     """PyTorch's ``cosine_embedding_loss``: ``1 - cos`` (t = 1), ``max(cos - margin, 0)``
-    (t = -1), with ``cos = <x1, x2> / sqrt((|x1|^2 + 1e-12)(|x2|^2 + 1e-12))``.
+    (t = -1), with ``cos = <x1, x2> / sqrt((|x1|^2 + ε)(|x2|^2 + ε))``, ``ε = float32(1e-12)``.
 
     ``target`` other than 1 and -1 gives NaN (it raises on eager backends).
     """

@@ -280,7 +280,7 @@ def cosine_embedding(
     .. math:: \ell_i = \begin{cases} 1 - c_i & y_i = 1 \\ \max(c_i - m, 0) & y_i = -1
               \end{cases}, \qquad c_i = \frac{\langle x_{1,i}, x_{2,i} \rangle}
               {\sqrt{(\lVert x_{1,i} \rVert^2 + \epsilon)(\lVert x_{2,i} \rVert^2 + \epsilon)}},
-              \quad \epsilon = 10^{-12}
+              \quad \epsilon = \mathrm{float32}(10^{-12})
 
     .. math:: \frac{\partial c_i}{\partial x_{1,i}} = \frac{x_{2,i}}
               {\sqrt{(\lVert x_{1,i} \rVert^2 + \epsilon)(\lVert x_{2,i} \rVert^2 + \epsilon)}}
@@ -288,7 +288,8 @@ def cosine_embedding(
 
     (and symmetrically for ``x2``), times ``-1`` (``y = 1``), ``1`` (``y = -1`` and
     ``c >= m``: the gradient passes at the tie, as PyTorch's ``clamp_min``) or 0. The
-    ``1e-12`` sits inside each squared norm exactly where PyTorch puts it, so a zero
+    epsilon sits inside each squared norm exactly where PyTorch puts it, with PyTorch's
+    value (ATen's ``EPSILON``, the float32 ``1e-12 = 9.999999960041972e-13``), so a zero
     vector gives ``c = 0`` and finite gradients equal to PyTorch's.
 
     Reference: ``torch.nn.functional.cosine_embedding_loss`` (values and gradients).

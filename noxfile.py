@@ -47,7 +47,13 @@ def tests(session: nox.Session) -> None:
 def tests_minimal(session: nox.Session) -> None:
     """Only the runtime dependencies and pytest: the package works with nothing else."""
     session.install("-e", ".", "pytest")
-    session.run("python", "-m", "pytest", *session.posargs, env={"ARRAYLOSS_BACKENDS": "numpy,numpy_readonly"})
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        *session.posargs,
+        env={"ARRAYLOSS_BACKENDS": "numpy,numpy_readonly"},
+    )
 
 
 @nox.session
@@ -55,7 +61,9 @@ def gpu(session: nox.Session) -> None:
     """CuPy and JAX CUDA tests; skips with a message when no GPU is visible."""
     if not _gpu_visible():
         session.skip("no NVIDIA GPU visible (nvidia-smi found none): nothing to run")
-    session.install("-e", ".[test]", *_requirements("numpy", "cupy-cuda12", "jax-cuda12", "torch", "oracles"))
+    session.install(
+        "-e", ".[test]", *_requirements("numpy", "cupy-cuda12", "jax-cuda12", "torch", "oracles")
+    )
     session.run(
         "python",
         "-m",

@@ -15,7 +15,9 @@ RTOL64 = 1e-10
 RTOL32 = 4 * float(np.sqrt(np.finfo(np.float32).eps))
 
 
-def assert_close(actual: Any, desired: Any, *, rtol: float = RTOL64, atol: float = 0.0, err_msg: str = "") -> None:
+def assert_close(
+    actual: Any, desired: Any, *, rtol: float = RTOL64, atol: float = 0.0, err_msg: str = ""
+) -> None:
     """NumPy comparison of two results (arrays or tuples of arrays), NaN == NaN."""
     if isinstance(desired, tuple):
         assert isinstance(actual, tuple), f"expected a tuple, got {type(actual).__name__}"
@@ -26,7 +28,9 @@ def assert_close(actual: Any, desired: Any, *, rtol: float = RTOL64, atol: float
     actual = np.asarray(actual)
     desired = np.asarray(desired)
     assert actual.shape == desired.shape, f"shape {actual.shape} != {desired.shape} {err_msg}"
-    np.testing.assert_allclose(actual, desired, rtol=rtol, atol=atol, equal_nan=True, err_msg=err_msg)
+    np.testing.assert_allclose(
+        actual, desired, rtol=rtol, atol=atol, equal_nan=True, err_msg=err_msg
+    )
 
 
 def numeric_grad(

@@ -170,9 +170,13 @@ class Harness:
             import jax
             import jax.numpy as jnp
 
-            device = jax.devices("gpu")[0] if self.kind == Backend.JAX_GPU else jax.devices("cpu")[0]
+            device = (
+                jax.devices("gpu")[0] if self.kind == Backend.JAX_GPU else jax.devices("cpu")[0]
+            )
             if str(a.dtype) == "bfloat16":
-                return jax.device_put(jnp.asarray(a.astype(np.float32)).astype(jnp.bfloat16), device)
+                return jax.device_put(
+                    jnp.asarray(a.astype(np.float32)).astype(jnp.bfloat16), device
+                )
             return jax.device_put(jnp.asarray(a), device)
         if lib == "torch":
             import torch

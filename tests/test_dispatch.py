@@ -7,10 +7,11 @@ import threading
 
 import numpy as np
 import pytest
-from _helpers import assert_close
 
 import arrayloss as al
 from arrayloss import _dispatch
+
+from _helpers import assert_close
 
 
 def test_numpy_inputs_give_a_numpy_0d_array():
@@ -80,7 +81,7 @@ def test_arrays_of_two_libraries_raise_typeerror_naming_both():
 
 def test_weight_from_another_library_raises_typeerror():
     torch = pytest.importorskip("torch")
-    with pytest.raises(TypeError, match="weight is a torch.Tensor"):
+    with pytest.raises(TypeError, match=r"weight is a torch\.Tensor"):
         al.mse(np.ones(2), np.ones(2), weight=torch.ones(2))
 
 

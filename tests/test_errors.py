@@ -19,7 +19,7 @@ def test_shapes_that_do_not_broadcast_name_both_shapes(backend):
 def test_integer_predictions_are_a_typeerror(backend):
     pred = backend.asarray(np.array([1, 2], dtype=np.int64))
     target = backend.asarray(np.ones(2))
-    with pytest.raises(TypeError, match="pred must be a real floating array .* got dtype int64"):
+    with pytest.raises(TypeError, match=r"pred must be a real floating array .* got dtype int64"):
         backend.call(al.mse, pred, target)
 
 
@@ -66,7 +66,7 @@ def test_negative_variance_is_a_valueerror_on_eager_backends_and_nan_on_lazy(bac
 
 
 def test_negative_python_float_variance_is_a_valueerror():
-    with pytest.raises(ValueError, match="var=-1.0 is negative"):
+    with pytest.raises(ValueError, match=r"var=-1\.0 is negative"):
         al.gaussian_nll(np.zeros(2), np.zeros(2), -1.0)
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _helpers import assert_close
 
 import arrayloss as al
 from arrayloss._reduce import loss_cotangent, reduce_loss
+
+from _helpers import assert_close
 
 LOSS = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
 WEIGHT = np.array([[0.5, 1.0, 2.0], [1.0, 0.0, 3.0]])

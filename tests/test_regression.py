@@ -9,6 +9,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+import arrayloss as al
+
 from _helpers import (
     RTOL32,
     RTOL64,
@@ -19,8 +22,6 @@ from _helpers import (
     torch64,
     torch_or_skip,
 )
-
-import arrayloss as al
 
 try:
     import torch

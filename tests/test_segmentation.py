@@ -10,15 +10,17 @@ central finite differences.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
-from _helpers import RTOL32, assert_close, numeric_grad, optional
 
 import arrayloss as al
+
+from _helpers import RTOL32, assert_close, numeric_grad, optional
 
 LOSSES = {
     "dice": al.dice,
@@ -79,24 +81,29 @@ def ref_values(
     beta: float = 0.5,
     gamma: float = 1.0,
 ) -> Any:
-    """Per (sample, class) values ``(N, C)`` (generalized_dice: ``(N,)``), channels first."""
+    """Per (sample, class) values ``(N, C)`` (generalized_dice: ``(N,)``), channels first.
+
+    ``xp`` is NumPy, ``jax.numpy`` or ``array_api_compat.torch`` (for autodiff).
+    """
     num_classes = pred.shape[1]
+    dtype = pred.dtype
     p = ref_activate(xp, pred, mode)
     # segmentation_models_pytorch: y_pred * mask, one_hot(y_true * mask) * mask
+    keep = xp.ones(target.shape, dtype=dtype)
+    if ignore_index is not None:
+        keep = xp.astype(target != ignore_index, dtype)
     if labels:
-        mask = xp.ones(target.shape) if ignore_index is None else 1.0 * (target != ignore_index)
-        kept_labels = target * (target != ignore_index) if ignore_index is not None else target
+        kept_labels = target if ignore_index is None else target * xp.astype(keep, target.dtype)
         if num_classes == 1:  # MONAI's to_onehot_y is skipped with one channel
-            g = 1.0 * kept_labels[:, None]
+            g = xp.astype(kept_labels[:, None], dtype)
         else:
             classes = xp.reshape(xp.arange(num_classes), (1, num_classes) + (1,) * (p.ndim - 2))
-            g = 1.0 * (kept_labels[:, None] == classes)
-        mask = mask[:, None]
+            g = xp.astype(kept_labels[:, None] == classes, dtype)
+        keep = keep[:, None]
     else:
-        mask = xp.ones(target.shape) if ignore_index is None else 1.0 * (target != ignore_index)
         g = target
-    p = p * mask
-    g = g * mask
+    p = p * keep
+    g = g * keep
     if not include_background and num_classes > 1:  # MONAI drops channel 0
         p, g = p[:, 1:], g[:, 1:]
     axes = tuple(range(2, p.ndim))
@@ -116,15 +123,15 @@ def ref_values(
         with np.errstate(divide="ignore"):
             w = 1.0 / (ground * ground)
         infs = xp.isinf(w)
-        w = xp.where(infs, 0.0, w)
-        w = w + infs * xp.max(w, axis=1, keepdims=True)
+        w = xp.where(infs, xp.zeros_like(w), w)
+        w = w + xp.astype(infs, dtype) * xp.max(w, axis=1, keepdims=True)
         if weight is not None:  # arrayloss's extra per-class factor
-            w = w * weight
+            w = w * xp.asarray(weight, dtype=dtype)
         numer = 2.0 * xp.sum(tp * w, axis=1) + smooth_nr
         denom = xp.sum((xp.sum(p, axis=axes) + ground) * w, axis=1) + smooth_dr
         return 1.0 - numer / denom
     if weight is not None:  # MONAI skips weight when one class remains; we never do
-        f = f * weight
+        f = f * xp.asarray(weight, dtype=dtype)
     return f
 
 
@@ -143,9 +150,16 @@ def ref_reduce(f: np.ndarray, reduction: str, where: np.ndarray | None = None) -
 
 
 def make_case(
-    mode: str, target_kind: str, *, ignore: bool, seed: int = 0, spatial: tuple[int, ...] = (4, 5)
+    mode: str,
+    target_kind: str,
+    *,
+    ignore: bool,
+    seed: int = 0,
+    spatial: tuple[int, ...] = (4, 5),
+    absent: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Channels-first ``(pred, target)``: class 2 (the last) is absent from sample 0."""
+    """Channels-first ``(pred, target)``; with ``absent``, the last class is missing from
+    sample 0 (soft targets: exactly 0 there, so finite differences need ``absent=False``)."""
     rng = np.random.default_rng(seed)
     num_classes = MODES[mode][0]
     n = 2
@@ -157,7 +171,7 @@ def make_case(
     else:
         pred = z
     labels = rng.integers(0, max(num_classes, 2), size=(n, *spatial))
-    if num_classes > 1:
+    if absent and num_classes > 1:
         labels[0][labels[0] == num_classes - 1] = 0
     drop = rng.random(labels.shape) < 0.25
     if target_kind == "labels":
@@ -174,7 +188,7 @@ def make_case(
     soft = rng.uniform(0.05, 0.95, size=pred.shape)
     if mode in ("probs", "softmax"):
         soft = soft / soft.sum(axis=1, keepdims=True)
-    if num_classes > 1:
+    if absent and num_classes > 1:
         soft[0, -1] = 0.0
     if ignore:  # per element (smp's multilabel mode)
         soft = np.where(rng.random(soft.shape) < 0.2, float(IGNORE), soft)
@@ -249,7 +263,9 @@ def test_where_mask_mean_is_mean_of_kept_values(name: str) -> None:
         where = np.array([False, True])
     got = fn(pred, target, axis=1, from_logits=True, ignore_index=IGNORE, where=where)
     assert_close(got, np.mean(full[where]))
-    none = fn(pred, target, axis=1, from_logits=True, ignore_index=IGNORE, where=where, reduction="none")
+    none = fn(
+        pred, target, axis=1, from_logits=True, ignore_index=IGNORE, where=where, reduction="none"
+    )
     assert_close(none, np.where(where, full, 0.0))
     g = al.grad(fn)(pred, target, axis=1, from_logits=True, ignore_index=IGNORE, where=where)
     assert np.all(np.isfinite(g))
@@ -260,7 +276,10 @@ def test_reduction_none_shapes() -> None:
     p, t = to_layout(pred, target, -1, True)
     for fn in (al.dice, al.jaccard, al.tversky):
         assert fn(p, t, from_logits=True, reduction="none").shape == (2, 3)
-        assert fn(p, t, from_logits=True, include_background=False, reduction="none").shape == (2, 2)
+        assert fn(p, t, from_logits=True, include_background=False, reduction="none").shape == (
+            2,
+            2,
+        )
     assert al.generalized_dice(p, t, from_logits=True, reduction="none").shape == (2,)
 
 
@@ -330,34 +349,33 @@ def test_values_and_grads_match_optax_dice_loss(
 # -------------------------------------------------------------- gradients
 
 
-def _jax_reference_grads(
+def reference_grads(
     name: str, pred: np.ndarray, target: np.ndarray, *, axis: int, labels: bool, reduction: str,
     cot: np.ndarray | None = None, **opts: Any,
 ) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
-    """jax.grad of the jax.numpy reference, in the layout of ``axis``."""
-    import jax
-    import jax.numpy as jnp
-
-    def loss(p: Any, t: Any) -> Any:
-        if axis == -1:
-            p = jnp.moveaxis(p, -1, 1)
-            t = t if labels else jnp.moveaxis(t, -1, 1)
-        f = ref_values(jnp, name, p, t, labels=labels, **opts)
-        if cot is not None:
-            return jnp.sum(f * cot)
-        return jnp.sum(f) if reduction == "sum" else jnp.mean(f)
+    """torch.autograd of the reference (float64), in the layout of ``axis``."""
+    torch = optional("torch")
+    import array_api_compat.torch as xp_torch
 
     p, t = to_layout(pred, target, axis, labels)
-    if labels or name == "generalized_dice":
-        return np.asarray(jax.grad(loss)(jnp.asarray(p), jnp.asarray(t))), None
-    gp, gt = jax.grad(loss, argnums=(0, 1))(jnp.asarray(p), jnp.asarray(t))
-    return np.asarray(gp), np.asarray(gt)
+    tp = torch.from_numpy(p.copy()).requires_grad_(True)
+    tt = torch.from_numpy(np.asarray(t).copy())
+    differentiable = not labels and name != "generalized_dice"
+    if differentiable:
+        tt.requires_grad_(True)
+    a, b = (tp.movedim(-1, 1), tt if labels else tt.movedim(-1, 1)) if axis == -1 else (tp, tt)
+    f = ref_values(xp_torch, name, a, b, labels=labels, **opts)
+    if cot is not None:
+        loss = torch.sum(f * torch.from_numpy(cot))
+    else:
+        loss = torch.sum(f) if reduction == "sum" else torch.mean(f)
+    grads = torch.autograd.grad(loss, (tp, tt) if differentiable else (tp,))
+    return grads[0].numpy(), grads[1].numpy() if differentiable else None
 
 
 @pytest.mark.parametrize("name", list(LOSSES))
 @pytest.mark.parametrize("target_kind", ["labels", "onehot", "soft"])
-def test_grads_match_jax_grad_of_reference(name: str, target_kind: str) -> None:
-    optional("jax")
+def test_grads_match_autograd_of_reference(name: str, target_kind: str) -> None:
     labels = target_kind == "labels"
     fn = LOSSES[name]
     wrt = "pred" if labels or name == "generalized_dice" else ("pred", "target")
@@ -371,7 +389,7 @@ def test_grads_match_jax_grad_of_reference(name: str, target_kind: str) -> None:
         score = SCORE_OPTIONS[name][i % len(SCORE_OPTIONS[name])]
         reduction = ("mean", "sum")[i % 2]
         opts = {"ignore_index": IGNORE if ignore else None, **score}
-        exp_p, exp_t = _jax_reference_grads(
+        exp_p, exp_t = reference_grads(
             name, pred, target, axis=axis, labels=labels, reduction=reduction, mode=mode,
             include_background=include_bg, weight=w[1:] if drop else w, **opts,
         )  # fmt: skip
@@ -390,16 +408,17 @@ def test_grads_match_jax_grad_of_reference(name: str, target_kind: str) -> None:
 
 @pytest.mark.parametrize("name", list(LOSSES))
 def test_grad_with_cotangent_for_reduction_none(name: str) -> None:
-    optional("jax")
     pred, target = make_case("softmax", "labels", ignore=True)
     fn = LOSSES[name]
     shape = (2,) if name == "generalized_dice" else (2, 3)
     cot = np.random.default_rng(5).normal(size=shape)
-    expected, _ = _jax_reference_grads(
+    expected, _ = reference_grads(
         name, pred, target, axis=1, labels=True, reduction="none", cot=cot, mode="softmax",
         ignore_index=IGNORE,
     )  # fmt: skip
-    got = al.grad(fn)(pred, target, axis=1, from_logits=True, ignore_index=IGNORE, reduction="none", cotangent=cot)
+    got = al.grad(fn)(
+        pred, target, axis=1, from_logits=True, ignore_index=IGNORE, reduction="none", cotangent=cot
+    )
     assert_close(got, expected, atol=1e-14)
 
 
@@ -420,7 +439,7 @@ def test_grads_match_finite_differences(
 ) -> None:
     fn = LOSSES[name]
     labels = target_kind == "labels"
-    pred, target = make_case(mode, target_kind, ignore=ignore, seed=7, spatial=(2, 3))
+    pred, target = make_case(mode, target_kind, ignore=ignore, seed=7, spatial=(2, 3), absent=False)
     p, t = to_layout(pred, target, axis, labels)
     score = SCORE_OPTIONS[name][-1]
     kw = kwargs_for(
@@ -456,47 +475,52 @@ def test_integer_targets_are_not_differentiable(name: str) -> None:
 
 # -------------------------------------------------------------- backends
 
-BACKEND_CASES = [  # (mode, target kind, axis, include_background, ignore, weighted, reduction)
-    ("softmax", "labels", 1, True, True, True, "mean"),
-    ("probs", "onehot", -1, False, False, False, "sum"),
-    ("multilabel", "soft", -1, True, True, True, "none"),
-    ("sigmoid", "labels", 1, True, False, False, "mean"),
+#: (loss, mode, target kind, axis, include_background, ignore, weighted, reduction)
+BACKEND_CASES = [
+    ("dice", "softmax", "labels", 1, True, True, True, "mean"),
+    ("dice", "multilabel", "soft", -1, True, True, True, "none"),
+    ("jaccard", "probs", "onehot", -1, False, False, False, "sum"),
+    ("jaccard", "sigmoid", "labels", 1, True, True, False, "mean"),
+    ("tversky", "softmax", "soft", -1, False, True, True, "none"),
+    ("tversky", "probs_binary", "onehot", 1, True, False, False, "mean"),
+    ("generalized_dice", "softmax", "labels", -1, False, True, True, "none"),
+    ("generalized_dice", "multilabel", "onehot", 1, True, False, False, "sum"),
 ]
 
 
-@pytest.mark.parametrize("name", list(LOSSES))
-@pytest.mark.parametrize("case", range(len(BACKEND_CASES)))
-def test_every_backend_gives_reference_values_and_grads(backend: Any, name: str, case: int) -> None:
-    optional("jax")
-    mode, target_kind, axis, include_bg, ignore, weighted, reduction = BACKEND_CASES[case]
+@functools.cache
+def backend_expectation(case: int) -> tuple[Any, ...]:
+    """Inputs, options and reference value / gradients of ``BACKEND_CASES[case]``."""
+    name, mode, target_kind, axis, include_bg, ignore, weighted, reduction = BACKEND_CASES[case]
     labels = target_kind == "labels"
-    fn = LOSSES[name]
     pred, target = make_case(mode, target_kind, ignore=ignore, seed=case)
     num_classes = pred.shape[1]
-    drop = not include_bg and num_classes > 1
     w = class_weight(num_classes) if weighted else None
-    score = SCORE_OPTIONS[name][case % len(SCORE_OPTIONS[name])]
-    opts = {"ignore_index": IGNORE if ignore else None, **score}
-    ref_w = None if w is None else (w[1:] if drop else w)
-    expected = ref_reduce(
-        ref_values(np, name, pred, target, mode=mode, labels=labels, include_background=include_bg, weight=ref_w, **opts),
-        reduction,
-    )
+    ref_w = w[1:] if w is not None and not include_bg and num_classes > 1 else w
+    opts = {"ignore_index": IGNORE if ignore else None, **SCORE_OPTIONS[name][-1]}
+    ref_opts = {"mode": mode, "include_background": include_bg, "weight": ref_w, **opts}
+    values = ref_values(np, name, pred, target, labels=labels, **ref_opts)
+    expected = ref_reduce(values, reduction)
     cot = np.ones(expected.shape) if reduction == "none" else None
-    exp_grad, _ = _jax_reference_grads(
-        name, pred, target, axis=axis, labels=labels, reduction=reduction, cot=cot, mode=mode,
-        include_background=include_bg, weight=ref_w, **opts,
-    )  # fmt: skip
+    grads = reference_grads(
+        name, pred, target, axis=axis, labels=labels, reduction=reduction, cot=cot, **ref_opts
+    )
     p, t = to_layout(pred, target, axis, labels)
+    kw = kwargs_for(mode, axis=axis, include_background=include_bg, reduction=reduction, **opts)
+    return name, p, t, w, kw, expected, tuple(g for g in grads if g is not None)
+
+
+@pytest.mark.parametrize("case", range(len(BACKEND_CASES)), ids=lambda c: BACKEND_CASES[c][0])
+def test_every_backend_gives_reference_values_and_grads(backend: Any, case: int) -> None:
+    name, p, t, w, kw, expected, grads = backend_expectation(case)
+    fn = LOSSES[name]
     args = (backend.asarray(p), backend.asarray(t))
-    kw = kwargs_for(
-        mode, axis=axis, include_background=include_bg, reduction=reduction, **opts,
-        weight=None if w is None else backend.asarray(w),
-    )  # fmt: skip
+    kw = {**kw, "weight": None if w is None else backend.asarray(w)}
     got = backend.call(fn, *args, **kw)
     assert_close(backend.to_numpy(got), expected)
-    g = backend.call(al.grad(fn), *args, **kw)
-    assert_close(backend.to_numpy(g), exp_grad, atol=1e-14)
+    wrt = ("pred", "target") if len(grads) == 2 else ("pred",)
+    g = backend.call(al.grad(fn, wrt=wrt), *args, **kw)
+    assert_close(backend.to_numpy(g), grads, atol=1e-14)
 
 
 @pytest.mark.parametrize("name", list(LOSSES))
@@ -516,6 +540,34 @@ def test_float32_gives_same_numbers_on_every_backend(backend: Any, name: str) ->
     assert_close(backend.to_numpy(g), expected_grad, rtol=RTOL32, atol=RTOL32 * 1e-2)
 
 
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_grads_match_jax_grad_of_jnp_reference(name: str) -> None:
+    jax = optional("jax")
+    import jax.numpy as jnp
+
+    labels = name == "generalized_dice"
+    pred, target = make_case("softmax", "labels" if labels else "soft", ignore=True, seed=11)
+    p, t = to_layout(pred, target, -1, labels)
+    opts = {"ignore_index": IGNORE, **SCORE_OPTIONS[name][-1]}
+    w = class_weight(3)
+
+    def reference(a: Any, b: Any) -> Any:
+        b = b if labels else jnp.moveaxis(b, -1, 1)
+        f = ref_values(
+            jnp, name, jnp.moveaxis(a, -1, 1), b, mode="softmax", labels=labels,
+            include_background=False, weight=w[1:], **opts,
+        )  # fmt: skip
+        return jnp.mean(f)
+
+    argnums = (0,) if labels else (0, 1)
+    expected = jax.grad(reference, argnums=argnums)(jnp.asarray(p), jnp.asarray(t))
+    wrt = ("pred",) if labels else ("pred", "target")
+    got = al.grad(LOSSES[name], wrt=wrt)(
+        p, t, from_logits=True, include_background=False, weight=w, **opts
+    )
+    assert_close(got, tuple(np.asarray(e) for e in expected), atol=1e-14)
+
+
 @pytest.mark.parametrize("name", ["dice", "tversky"])
 def test_jax_grad_and_torch_backward_use_the_table(name: str) -> None:
     jax = optional("jax")
@@ -526,7 +578,9 @@ def test_jax_grad_and_torch_backward_use_the_table(name: str) -> None:
     pred, target = make_case("softmax", "soft", ignore=False)
     kw = {"axis": 1, "from_logits": True}
     gp, gt = al.grad(fn, wrt=("pred", "target"))(pred, target, **kw)
-    jp, jt = jax.grad(lambda a, b: fn(a, b, **kw), argnums=(0, 1))(jnp.asarray(pred), jnp.asarray(target))
+    jp, jt = jax.grad(lambda a, b: fn(a, b, **kw), argnums=(0, 1))(
+        jnp.asarray(pred), jnp.asarray(target)
+    )
     assert_close(np.asarray(jp), gp)
     assert_close(np.asarray(jt), gt)
     tp = torch.from_numpy(pred.copy()).requires_grad_(True)
@@ -539,8 +593,7 @@ def test_jax_grad_and_torch_backward_use_the_table(name: str) -> None:
 # ------------------------------------------------------------------ edges
 
 
-@pytest.mark.parametrize("name", list(LOSSES))
-def test_all_pixels_ignored_gives_zero_loss_and_zero_gradient(backend: Any, name: str) -> None:
+def _all_ignored(backend: Any, name: str) -> None:
     pred, _ = make_case("softmax", "labels", ignore=False)
     target = np.full((2, 4, 5), 255)
     args = (backend.asarray(pred), backend.asarray(target))
@@ -549,6 +602,17 @@ def test_all_pixels_ignored_gives_zero_loss_and_zero_gradient(backend: Any, name
     assert_close(backend.to_numpy(backend.call(LOSSES[name], *args, **kw)), 0.0)
     g = backend.to_numpy(backend.call(al.grad(LOSSES[name]), *args, **kw))
     assert np.all(g == 0)
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_all_pixels_ignored_gives_zero_loss_and_zero_gradient(name: str) -> None:
+    from conftest import Backend, Harness
+
+    _all_ignored(Harness(Backend.NUMPY), name)
+
+
+def test_all_pixels_ignored_generalized_dice_on_every_backend(backend: Any) -> None:
+    _all_ignored(backend, "generalized_dice")
 
 
 @pytest.mark.parametrize("name", list(LOSSES))

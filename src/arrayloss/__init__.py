@@ -25,6 +25,8 @@ from .losses.categorical import (
 from .losses.distribution import cosine_similarity_loss as cosine_similarity_loss
 from .losses.distribution import js_div as js_div
 from .losses.distribution import kl_div as kl_div
+from .losses.large_vocab import chunked_cross_entropy as chunked_cross_entropy
+from .losses.large_vocab import linear_cross_entropy as linear_cross_entropy
 from .losses.margin import hinge as hinge
 from .losses.margin import multi_margin as multi_margin
 from .losses.margin import multilabel_soft_margin as multilabel_soft_margin

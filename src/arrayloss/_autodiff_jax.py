@@ -54,7 +54,9 @@ class _Layout:
         self.spec = spec
         self.diff = diff
         self.static = {k: v for k, v in problem.options.items() if not hasattr(v, "shape")}
-        self.array_options = tuple(sorted(k for k, v in problem.options.items() if hasattr(v, "shape")))
+        self.array_options = tuple(
+            sorted(k for k, v in problem.options.items() if hasattr(v, "shape"))
+        )
         self.reduction = problem.reduction
         self.denominator = problem.denominator if isinstance(problem.denominator, str) else None
         self.key = (
@@ -74,7 +76,8 @@ class _Layout:
         diff_arrays = tuple(problem.arrays[args.index(name)] for name in self.diff)
         rest = {
             "arrays": tuple(
-                None if name in self.diff else a for name, a in zip(args, problem.arrays, strict=True)
+                None if name in self.diff else a
+                for name, a in zip(args, problem.arrays, strict=True)
             ),
             "options": {k: problem.options[k] for k in self.array_options},
             "weight": problem.weight,

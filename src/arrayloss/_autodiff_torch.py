@@ -59,11 +59,15 @@ def _tensor_slots(problem: Problem) -> list[tuple[Slot, Any]]:
         value = getattr(problem, field)
         if isinstance(value, torch.Tensor):
             found.append(((field,), value))
-    found += [(("options", k), v) for k, v in problem.options.items() if isinstance(v, torch.Tensor)]
+    found += [
+        (("options", k), v) for k, v in problem.options.items() if isinstance(v, torch.Tensor)
+    ]
     return found
 
 
-def _with_tensors(problem: Problem, slots: Sequence[Slot], tensors: Sequence[Any], **fields: Any) -> Problem:
+def _with_tensors(
+    problem: Problem, slots: Sequence[Slot], tensors: Sequence[Any], **fields: Any
+) -> Problem:
     arrays = list(problem.arrays)
     options = dict(problem.options)
     changes: dict[str, Any] = dict(fields)
@@ -100,9 +104,51 @@ class _Call:
         self.tensors = [t for _, t in pairs]
 
 
+def _table_backward(ctx: Any, g: Any) -> tuple[Any, ...]:
+    import torch
+
+    call: _Call = ctx.call
+    tensors = ctx.saved_tensors
+    # Gradients shaped and typed like the tensors handed to the Function: autograd
+    # carries them back through prepare's casts and reshapes.
+    problem = _with_tensors(
+        call.skeleton,
+        call.slots,
+        tensors,
+        out_dtype=None,
+        arg_dtypes=tuple(None for _ in call.skeleton.arrays),
+        user_shapes={},
+    )
+    spec = problem.spec
+    inputs = [*call.table, *call.others]
+    needed = [i for i, need in zip(inputs, ctx.needs_input_grad[1:], strict=True) if need]
+    grads: dict[int, Any] = {}
+    table = [i for i in needed if i in call.table]
+    if table:
+        names = [spec.args[call.slots[i][1]] for i in table]
+        computed = _engine.gradients(problem, names, g)
+        if not spec.second_order and torch.is_grad_enabled():
+            computed = _first_order_only().apply(spec.name, *computed)
+        grads.update(zip(table, computed, strict=True))
+    others = [i for i in needed if i in call.others]
+    if others:
+        create_graph = torch.is_grad_enabled()
+        with torch.enable_grad():
+            value = _engine.plain_value(problem)
+            computed = torch.autograd.grad(
+                value, [tensors[i] for i in others], g, create_graph=create_graph
+            )
+        grads.update(zip(others, computed, strict=True))
+    return (None, *(grads.get(i) for i in inputs))
+
+
 @functools.cache
 def _function() -> Any:
     import torch
+
+    # Dynamo traces the backward of a Function called in a compiled step
+    # (``loss.backward()`` inside ``torch.compile``); the table runs eagerly instead.
+    backward = torch.compiler.disable(_table_backward, recursive=True)
 
     class TableFunction(torch.autograd.Function):
         """Forward: the loss value; backward: the loss's gradient table."""
@@ -116,39 +162,7 @@ def _function() -> Any:
 
         @staticmethod
         def backward(ctx: Any, g: Any) -> Any:
-            call: _Call = ctx.call
-            tensors = ctx.saved_tensors
-            # Gradients in the dtype of the tensors handed to the Function (autograd
-            # casts back through prepare's casts); no reshape to the caller's shapes.
-            problem = _with_tensors(
-                call.skeleton,
-                call.slots,
-                tensors,
-                out_dtype=None,
-                arg_dtypes=tuple(None for _ in call.skeleton.arrays),
-                user_shapes={},
-            )
-            spec = problem.spec
-            inputs = [*call.table, *call.others]
-            needed = [i for i, need in zip(inputs, ctx.needs_input_grad[1:], strict=True) if need]
-            grads: dict[int, Any] = {}
-            table = [i for i in needed if i in call.table]
-            if table:
-                names = [spec.args[call.slots[i][1]] for i in table]
-                computed = _engine.gradients(problem, names, g)
-                if not spec.second_order and torch.is_grad_enabled():
-                    computed = _first_order_only().apply(spec.name, *computed)
-                grads.update(zip(table, computed, strict=True))
-            others = [i for i in needed if i in call.others]
-            if others:
-                create_graph = torch.is_grad_enabled()
-                with torch.enable_grad():
-                    value = _engine.plain_value(problem)
-                    computed = torch.autograd.grad(
-                        value, [tensors[i] for i in others], g, create_graph=create_graph
-                    )
-                grads.update(zip(others, computed, strict=True))
-            return (None, *(grads.get(i) for i in inputs))
+            return backward(ctx, g)
 
     return TableFunction
 

@@ -53,7 +53,9 @@ def sum_to_shape(xp: ModuleType, g: Any, shape: tuple[Any, ...]) -> Any:
     if extra > 0:
         g = xp.sum(g, axis=tuple(range(extra)))
     if g.ndim == len(shape):
-        axes = tuple(i for i, (gs, s) in enumerate(zip(g.shape, shape, strict=True)) if s == 1 and gs != 1)
+        axes = tuple(
+            i for i, (gs, s) in enumerate(zip(g.shape, shape, strict=True)) if s == 1 and gs != 1
+        )
         if axes:
             g = xp.sum(g, axis=axes, keepdims=True)
     if tuple(g.shape) != shape:

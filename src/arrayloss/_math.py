@@ -14,11 +14,11 @@ __all__ = [
     "log_sigmoid",
     "log_softmax",
     "logsumexp",
+    "safe_max",
     "sigmoid",
     "softmax",
     "softplus",
     "xlogy",
-    "safe_max",
 ]
 
 

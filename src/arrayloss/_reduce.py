@@ -33,7 +33,7 @@ from typing import Any
 
 from ._validate import broadcast_shapes
 
-__all__ = ["Denominator", "loss_cotangent", "reduce_loss", "prepare_mask", "prepare_weight"]
+__all__ = ["Denominator", "loss_cotangent", "prepare_mask", "prepare_weight", "reduce_loss"]
 
 Denominator = Any  # "weight" | "count" | "batch" | a 0-d array
 
@@ -69,8 +69,10 @@ def _check_broadcasts(name: str, shape: tuple[Any, ...], loss_shape: tuple[Any, 
         merged = broadcast_shapes(("the unreduced loss", loss_shape), (name, shape))
     except ValueError:
         merged = None
-    if merged is None or len(merged) != len(loss_shape) or any(
-        _known(a) and _known(b) and a != b for a, b in zip(merged, loss_shape, strict=True)
+    if (
+        merged is None
+        or len(merged) != len(loss_shape)
+        or any(_known(a) and _known(b) and a != b for a, b in zip(merged, loss_shape, strict=True))
     ):
         raise ValueError(
             f"{name} has shape {tuple(shape)} but the unreduced loss has shape "
@@ -170,7 +172,9 @@ def loss_cotangent(
     """
     dtype = loss.dtype
     if cotangent is None:
-        scale: Any = xp.ones_like(loss) if loss.ndim == 0 else xp.ones((), dtype=dtype, device=_device(loss))
+        scale: Any = (
+            xp.ones_like(loss) if loss.ndim == 0 else xp.ones((), dtype=dtype, device=_device(loss))
+        )
     elif hasattr(cotangent, "shape"):
         scale = cotangent if cotangent.dtype == dtype else xp.astype(cotangent, dtype)
     else:

@@ -276,7 +276,9 @@ def prepare(
             float_arrays.append(a)
     out_dtype = _floating_dtype(namespace, float_arrays)
     compute_dtype = namespace.float32 if _is_low_precision(out_dtype) else out_dtype
-    device = _dispatch_device(float_arrays or [a for a in converted.values() if hasattr(a, "dtype")])
+    device = _dispatch_device(
+        float_arrays or [a for a in converted.values() if hasattr(a, "dtype")]
+    )
 
     final: list[Any] = []
     for name in spec.args:
@@ -290,8 +292,7 @@ def prepare(
             else:
                 a = namespace.asarray(a, dtype=compute_dtype, device=device)
         elif name not in spec.index_args and a.dtype != compute_dtype:
-            if namespace.isdtype(a.dtype, "bool") or namespace.isdtype(a.dtype, "numeric"):
-                a = namespace.astype(a, compute_dtype)
+            a = namespace.astype(a, compute_dtype)
         final.append(a)
 
     shapes = tuple(tuple(a.shape) if a is not None else () for a in final)
@@ -299,7 +300,9 @@ def prepare(
         (converted[n].dtype if hasattr(converted[n], "dtype") else None) for n in spec.args
     )
     if spec.elementwise:
-        present = [(n, s) for n, s, a in zip(spec.args, shapes, final, strict=True) if a is not None]
+        present = [
+            (n, s) for n, s, a in zip(spec.args, shapes, final, strict=True) if a is not None
+        ]
         loss_shape = broadcast_shapes(*present)
     if loss_shape is not None:
         weight = prepare_weight(namespace, weight, loss_shape, compute_dtype)

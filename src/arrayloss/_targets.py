@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _dispatch
 
-__all__ = ["Target", "available_targets", "select_targets", "to_numpy", "to_target"]
+__all__ = ["Target", "available_targets", "select_targets", "to_numpy", "to_numpy_all", "to_target"]
 
 
 @dataclass(frozen=True)
@@ -90,10 +90,11 @@ def select_targets(names: Sequence[str] | None) -> list[Target]:
 def to_target(x: Any, target: Target, dtype: Any = None) -> Any:
     """A NumPy array (or scalar) as an array of ``target``; floating data cast to ``dtype``.
 
-    Integer and boolean arrays keep their dtype; Python scalars are returned as they are.
+    Integer and boolean arrays keep their dtype; anything that is not a NumPy array or
+    scalar (``None``, Python numbers, strings) is returned as it is.
     """
-    if x is None or isinstance(x, (bool, int, float)):
-        return x
+    if not isinstance(x, (np.ndarray, np.generic)):
+        return x  # None, Python scalars, strings: options passed as they are
     a = np.asarray(x)
     if dtype is not None and a.dtype.kind == "f":
         a = a.astype(dtype)
@@ -129,3 +130,12 @@ def to_numpy(x: Any) -> np.ndarray:
     if isinstance(x, (bool, int, float)):
         return np.asarray(x)
     return np.asarray(_dispatch._to_host(x))
+
+
+def to_numpy_all(*xs: Any) -> list[np.ndarray]:
+    """Several results as NumPy arrays; Dask graphs are computed together, in one pass."""
+    if any(_dispatch.library_of(x) == "dask" for x in xs):
+        import dask
+
+        xs = tuple(dask.compute(*xs))
+    return [to_numpy(x) for x in xs]

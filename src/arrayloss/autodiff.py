@@ -26,7 +26,7 @@ def _resolve_wrt(spec: LossSpec, wrt: Wrt) -> tuple[tuple[str, ...], bool]:
     if wrt is None:
         return (spec.wrt[0],), False
     as_tuple = isinstance(wrt, (tuple, list))
-    items = list(wrt) if as_tuple else [wrt]  # type: ignore[list-item]
+    items: list[Any] = list(wrt) if isinstance(wrt, (tuple, list)) else [wrt]
     names = []
     for item in items:
         if isinstance(item, bool) or not isinstance(item, (int, str)):

@@ -92,15 +92,22 @@ def _rich(stderr: bool = False) -> Any:
     return Console(stderr=stderr)
 
 
-def _print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], *, stderr: bool = False) -> None:
-    """A table with rich (markup allowed in cells), or aligned plain text."""
+def _print_table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], *, stderr: bool = False, wide: bool = False
+) -> None:
+    """A table with rich (markup allowed in cells), or aligned plain text.
+
+    ``wide``: when the output is not a terminal, do not squeeze the table into 80 columns.
+    """
     console = _rich(stderr)
     if console is not None:
         from rich.table import Table
 
+        if wide and not console.is_terminal:
+            console.width = max(console.width, 200)
         table = Table(title=title, title_justify="left")
-        for column in columns:
-            table.add_column(column)
+        for i, column in enumerate(columns):
+            table.add_column(column, no_wrap=i == 0)
         for row in rows:
             table.add_row(*row)
         console.print(table)
@@ -206,15 +213,20 @@ def _info(as_json: bool) -> int:
 # -------------------------------------------------------------------------- check
 
 
-def _cell(m: Any, tolerance: float) -> str:
+def _number(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return "0" if x == 0 else f"{x:.0e}"
+
+
+def _cell(m: Any, tolerance: float, suffix: str = "") -> str:
     if m.skipped:
         return "[dim]n/a[/dim]"
     if m.error:
         return "[red]✗ error[/red]"
     mark = "[green]✓[/green]" if m.passed(tolerance) else "[red]✗[/red]"
     grad = max(m.grad_errors.values(), default=None)
-    grad_text = "-" if grad is None else f"{grad:.0e}"
-    return f"{mark} {m.value_error:.0e} {grad_text}"
+    return f"{mark} {_number(m.value_error)} {_number(grad)}{suffix}"
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -270,16 +282,21 @@ def _render_check(report: Any, *, stderr: bool) -> None:
     rows = []
     for name in report.losses:
         ref = report.references.get(name)
-        ref_text = "-" if ref is None else _cell(ref[1], TOLERANCES["float64"])
+        library = "" if ref is None else report.reference_libraries.get(name, "")
+        ref_text = "-" if ref is None else _cell(ref[1], TOLERANCES["float64"], f" {library}")
         alias = [a for a, s in report.aliases.items() if s == name]
         shown = name + (f" ({', '.join(alias)})" if alias else "")
         rows.append([shown, ref_text, *(_cell(report.cells[(name, lab)], report.tolerance) for lab in labels)])
-    title = (
-        f"arrayloss check: {report.dtype}, largest relative error of value and gradient "
-        f"vs NumPy float64 (tolerance {report.tolerance:.0e}); reference: NumPy float64 vs "
-        "the library reproduced (1e-10)"
+    title = f"arrayloss check: {report.dtype} on {len(labels)} backend(s), fast paths {'on' if report.fastpaths else 'off'}"
+    _print_table(title, ["loss", "reference", *labels], rows, stderr=stderr, wide=True)
+    _say(
+        f"[dim]cell: largest relative error of the value, then of the gradients (every "
+        f"differentiable argument), against NumPy float64 with fast paths off; pass <= "
+        f"{report.tolerance:.1e}. reference: NumPy float64 against the library the loss "
+        "reproduces (torch: PyTorch autograd; optax: jax.grad; sklearn, scipy: values only); "
+        "pass <= 1e-10. n/a: the loss does not support that backend.[/dim]",
+        stderr=stderr,
     )
-    _print_table(title, ["loss", "reference", *labels], rows, stderr=stderr)
     failures = report.failures()
     if failures:
         _say(f"[red bold]{len(failures)} failing cell(s):[/red bold]", stderr=stderr)

@@ -9,6 +9,7 @@ library that is not installed leaves the reference column empty, never a failure
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -96,7 +97,10 @@ def torch_autograd(
         k: torch.from_numpy(np.asarray(v, dtype=np.float64)) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v
         for k, v in kwargs.items()
     }
-    value = fn(*tensors, **kwargs)
+    with warnings.catch_warnings():
+        # kl_div's notice that "mean" is not "batchmean": the checker compares both.
+        warnings.simplefilter("ignore", UserWarning)
+        value = fn(*tensors, **kwargs)
     grads = torch.autograd.grad(value, list(leaves.values())) if leaves else ()
     return value.detach().numpy(), {n: g.numpy() for n, g in zip(leaves, grads, strict=True)}
 
@@ -128,61 +132,90 @@ def _rmse(args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wr
     return torch_autograd(lambda p, t, **kw: torch.sqrt(F.mse_loss(p, t, **kw)), args, names, wrt, **options)
 
 
-# -------------------------------------------------------------------------- optax
+@reference("cross_entropy", "torch", "torch.nn.functional.cross_entropy")
+def _cross_entropy(args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]) -> ReferenceResult:
+    import torch
+    import torch.nn.functional as F
+
+    temperature = options.pop("temperature", 1.0)
+    axis = options.pop("axis", -1)
+
+    def loss(logits: Any, target: Any, **kw: Any) -> Any:
+        logits = torch.movedim(logits, axis, 1) if logits.ndim > 1 else logits
+        if target.is_floating_point() and target.ndim > 1:
+            target = torch.movedim(target, axis, 1)
+        return F.cross_entropy(logits / temperature, target, **kw)
+
+    return torch_autograd(loss, args, names, wrt, **options)
 
 
-def jax_grad(fn: Callable[..., Any], args: Sequence[Any], names: Sequence[str], wrt: Sequence[str]) -> ReferenceResult:
-    """Value and gradients of the scalar ``fn(*arrays)`` by ``jax.value_and_grad`` (x64)."""
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    import jax.numpy as jnp
-
-    arrays = [jnp.asarray(a) for a in args]
-    positions = [i for i, n in enumerate(names[: len(args)]) if n in wrt]
-    value, grads = jax.value_and_grad(fn, argnums=tuple(positions))(*arrays)
-    return np.asarray(value), {names[i]: np.asarray(g) for i, g in zip(positions, grads, strict=True)}
-
-
-def _weighted_mean(per_element: Any, weight: Any) -> Any:
-    import jax.numpy as jnp
-
-    if weight is None:
-        return jnp.mean(per_element)
-    return jnp.sum(per_element * weight) / jnp.sum(weight)
+_torch("nll_loss", "nll_loss")
+_torch("binary_cross_entropy", "binary_cross_entropy")
+_torch("binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits")
+_torch("kl_div", "kl_div")
+_torch("multi_margin", "multi_margin_loss")
+_torch("soft_margin", "soft_margin_loss")
+_torch("multilabel_soft_margin", "multilabel_soft_margin_loss")
+_torch("cosine_embedding", "cosine_embedding_loss")
+_torch("margin_ranking", "margin_ranking_loss")
+_torch("hinge_embedding", "hinge_embedding_loss")
+_torch("triplet_margin", "triplet_margin_loss")
 
 
-@reference("log_cosh", "optax", "optax.losses.log_cosh")
-def _log_cosh(args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]) -> ReferenceResult:
-    import optax
+def _keras_categorical(sparse: bool) -> Callable[..., ReferenceResult]:
+    """Keras 3's (sparse) categorical cross-entropy written in PyTorch (Keras is optional)."""
 
-    weight = options.get("weight")
-    return jax_grad(lambda p, t: _weighted_mean(optax.losses.log_cosh(p, t), weight), args, names, wrt)
+    def compute(args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]) -> ReferenceResult | None:
+        import torch
+        import torch.nn.functional as F
 
+        from_logits = options.pop("from_logits", False)
+        if options:
+            return None
 
-# ------------------------------------------------------------------- scikit-learn
+        def loss(pred: Any, target: Any) -> Any:
+            if from_logits:
+                return F.cross_entropy(pred, target)
+            # Keras normalises the probabilities, then clips them at 1e-7 (inactive here).
+            log_q = torch.log(pred / pred.sum(dim=-1, keepdim=True))
+            return F.nll_loss(log_q, target) if sparse else -(target * log_q).sum(dim=-1).mean()
 
+        return torch_autograd(loss, args, names, wrt)
 
-def _sklearn(name: str, function: str, **fixed: Any) -> None:
-    """Register ``sklearn.metrics.<function>(y_true, y_pred, sample_weight=...)`` (values only)."""
-
-    def compute(args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]) -> ReferenceResult:
-        import sklearn.metrics
-
-        pred, target = (np.ravel(a) for a in args[:2])
-        weight = options.pop("weight", None)
-        kwargs = {fixed[k]: v for k, v in options.items() if k in fixed}
-        if len(kwargs) != len(options):
-            unknown = sorted(set(options) - set(fixed))
-            raise ValueError(f"no scikit-learn equivalent for the options {unknown}")
-        sample_weight = None if weight is None else np.ravel(np.broadcast_to(weight, np.shape(args[0])))
-        value = getattr(sklearn.metrics, function)(target, pred, sample_weight=sample_weight, **kwargs)
-        return np.asarray(value), {}
-
-    REFERENCES[name] = Reference("sklearn", f"sklearn.metrics.{function}", compute)
+    return compute
 
 
-_sklearn("mape", "mean_absolute_percentage_error")
-_sklearn("quantile", "mean_pinball_loss", q="alpha")
-_sklearn("tweedie_deviance", "mean_tweedie_deviance", power="power")
-_sklearn("msle", "mean_squared_log_error")
+REFERENCES["categorical_cross_entropy"] = Reference(
+    "torch", "keras.losses.categorical_crossentropy (its formula in PyTorch)", _keras_categorical(False)
+)
+REFERENCES["sparse_categorical_cross_entropy"] = Reference(
+    "torch", "keras.losses.sparse_categorical_crossentropy (its formula in PyTorch)", _keras_categorical(True)
+)
+
+
+def _linear_cross_entropy(args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]) -> ReferenceResult | None:
+    import torch.nn.functional as F
+
+    bias = options.pop("bias", None)
+    if options:
+        return None
+    names = [*names[: len(args)], "bias"] if bias is not None else list(names)
+    if bias is not None:
+        args = [*args, bias]
+
+    def loss(hidden: Any, weight: Any, target: Any, bias: Any = None) -> Any:
+        return F.cross_entropy(F.linear(hidden, weight, bias), target)
+
+    return torch_autograd(loss, args, names, [*wrt, "bias"])
+
+
+REFERENCES["linear_cross_entropy"] = Reference(
+    "torch", "torch.nn.functional.cross_entropy of hidden @ weight.T + bias", _linear_cross_entropy
+)
+REFERENCES["chunked_cross_entropy"] = Reference(
+    "torch", "torch.nn.functional.cross_entropy", REFERENCES["cross_entropy"].compute
+)
+
+
+# The optax, scikit-learn and SciPy references register themselves on import.
+from . import references_optax  # noqa: E402, F401

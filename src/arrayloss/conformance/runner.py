@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import fast
 from .._spec import get_spec, public_functions, registry
-from .._targets import Target, to_numpy, to_target
+from .._targets import Target, to_numpy, to_numpy_all, to_target
 from ..autodiff import value_and_grad
 from .inputs import Case, cases_for
 from .references import REFERENCES
@@ -109,6 +109,11 @@ class Report:
     references: dict[str, tuple[str, Measurement]]
     fastpaths: bool
 
+    @property
+    def reference_libraries(self) -> dict[str, str]:
+        """Loss name -> the library of its reference ("torch", "optax", ...)."""
+        return {name: REFERENCES[name].library for name in self.references}
+
     def failures(self) -> list[tuple[str, str, str]]:
         """``(loss, column, reason)`` for every failing cell (column: target or "reference")."""
         found = []
@@ -188,14 +193,14 @@ def evaluate(fn: Callable[..., Any], case: Case, target: Target, dtype: str, wrt
     """
     args = [to_target(a, target, dtype) for a in case.args]
     options = {k: to_target(v, target, dtype) for k, v in case.options.items()}
-    plain = to_numpy(fn(*args, **options))
+    plain = fn(*args, **options)
     if not wrt:
-        return plain, []
+        return to_numpy(plain), []
     value, grads = value_and_grad(fn, wrt=wrt)(*args, **options)
-    value = to_numpy(value)
+    plain, value, *grads = to_numpy_all(plain, value, *grads)
     if relative_error(value, plain) > TOLERANCES[dtype]:
         raise AssertionError(f"the value from value_and_grad ({value}) differs from the plain call ({plain})")
-    return plain, [to_numpy(g) for g in grads]
+    return plain, grads
 
 
 def _rounded(case: Case, dtype: str) -> Case:

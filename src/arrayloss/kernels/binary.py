@@ -22,8 +22,9 @@ __all__ = ["GRADS", "VALUES"]
 
 # PyTorch's binary_cross_entropy clamps each log at -100 ...
 LOG_FLOOR = -100.0
-# ... and its backward divides by max((1 - p) p, 1e-12).
-BCE_EPSILON = 1e-12
+# ... and its backward divides by max((1 - p) p, eps) with eps the float32 1e-12
+# (ATen's `const float EPSILON = 1e-12`), in float64 too.
+BCE_EPSILON = 9.999999960041972e-13
 
 
 def _nan_where(xp: ModuleType, bad: Any, x: Any) -> Any:
@@ -60,7 +61,7 @@ def binary_cross_entropy(xp: ModuleType, pred: Any, target: Any) -> Any:
 
 
 def binary_cross_entropy_pred_grad(xp: ModuleType, cot: Any, pred: Any, target: Any) -> Any:
-    # PyTorch's backward, exactly: (p - y) / max((1 - p) p, 1e-12), finite at p in {0, 1}.
+    # PyTorch's backward, exactly: (p - y) / max((1 - p) p, eps), finite at p in {0, 1}.
     bad = _outside_unit(xp, pred) | _outside_unit(xp, target)
     g = (pred - target) / xp.clip((1 - pred) * pred, min=BCE_EPSILON)
     return cot * _nan_where(xp, bad, g)

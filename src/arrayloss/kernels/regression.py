@@ -215,7 +215,9 @@ def _clamped(xp: ModuleType, var: Any, eps: float) -> Any:
     return xp.where(var < 0, xp.full_like(v, math.nan), v)
 
 
-def gaussian_nll(xp: ModuleType, pred: Any, target: Any, var: Any, *, full: bool, eps: float) -> Any:
+def gaussian_nll(
+    xp: ModuleType, pred: Any, target: Any, var: Any, *, full: bool, eps: float
+) -> Any:
     v = _clamped(xp, var, eps)
     d = pred - target
     loss = 0.5 * (xp.log(v) + d * d / v)

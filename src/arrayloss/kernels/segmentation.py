@@ -32,7 +32,14 @@ from .._math import sigmoid, softmax
 __all__ = ["GRADS", "VALUES", "VJPS"]
 
 #: Options read by the shared overlap statistics; the rest belong to the score.
-_LAYOUT_OPTIONS = ("axis", "from_logits", "multilabel", "include_background", "ignore_index", "labels")
+_LAYOUT_OPTIONS = (
+    "axis",
+    "from_logits",
+    "multilabel",
+    "include_background",
+    "ignore_index",
+    "labels",
+)
 
 
 class _Overlap(NamedTuple):
@@ -200,12 +207,21 @@ def _input_grads(
 # ------------------------------------------------------------------ scores
 
 
-def dice_score(xp: ModuleType, inter: Any, psum: Any, tsum: Any, *, smooth_nr: float, smooth_dr: float) -> Any:
+def dice_score(
+    xp: ModuleType, inter: Any, psum: Any, tsum: Any, *, smooth_nr: float, smooth_dr: float
+) -> Any:
     return 1 - (2 * inter + smooth_nr) / (psum + tsum + smooth_dr)
 
 
 def dice_score_vjp(
-    xp: ModuleType, cot: Any, inter: Any, psum: Any, tsum: Any, *, smooth_nr: float, smooth_dr: float
+    xp: ModuleType,
+    cot: Any,
+    inter: Any,
+    psum: Any,
+    tsum: Any,
+    *,
+    smooth_nr: float,
+    smooth_dr: float,
 ) -> tuple[Any, Any, Any]:
     den = psum + tsum + smooth_dr
     q = cot / den
@@ -221,7 +237,14 @@ def jaccard_score(
 
 
 def jaccard_score_vjp(
-    xp: ModuleType, cot: Any, inter: Any, psum: Any, tsum: Any, *, smooth_nr: float, smooth_dr: float
+    xp: ModuleType,
+    cot: Any,
+    inter: Any,
+    psum: Any,
+    tsum: Any,
+    *,
+    smooth_nr: float,
+    smooth_dr: float,
 ) -> tuple[Any, Any, Any]:
     den = 2 * (psum + tsum - inter) + smooth_dr
     q = cot / den
@@ -334,7 +357,9 @@ def generalized_dice_score_vjp(
 Score = Callable[..., Any]
 
 
-def _family(score: Score, score_vjp: Score, *, target_grad: bool) -> tuple[Any, Any, dict[str, Any]]:
+def _family(
+    score: Score, score_vjp: Score, *, target_grad: bool
+) -> tuple[Any, Any, dict[str, Any]]:
     """The value kernel, fused VJP kernel and gradient table of one overlap loss."""
 
     def value(xp: ModuleType, pred: Any, target: Any, **options: Any) -> Any:

@@ -93,11 +93,12 @@ def binary_cross_entropy(
     The logs are clamped at -100 exactly as PyTorch, so ``p`` in ``{0, 1}`` gives a
     finite loss (at most 100). The gradients are PyTorch's backward:
 
-    .. math:: \frac{\partial \ell_i}{\partial p_i} = \frac{p_i - y_i}{\max((1 - p_i) p_i,\ 10^{-12})},
+    .. math:: \frac{\partial \ell_i}{\partial p_i} = \frac{p_i - y_i}{\max((1 - p_i) p_i,\ \epsilon)},
               \qquad \frac{\partial \ell_i}{\partial y_i} = -\operatorname{logit}(p_i)
 
-    except that at ``p`` in ``{0, 1}``, where PyTorch's target gradient is ``-+inf``, ours
-    is the derivative of the clamped value, ``+-100``. For logits use
+    with :math:`\epsilon` = float32(1e-12) = 9.999999960041972e-13 (ATen's constant, in
+    every dtype), except that at ``p`` in ``{0, 1}``, where PyTorch's target gradient is
+    ``-+inf``, ours is the derivative of the clamped value, ``+-100``. For logits use
     :func:`binary_cross_entropy_with_logits`, which is exact far into the tails.
 
     ``pred`` and ``target`` must lie in ``[0, 1]``: other values raise ``ValueError`` on

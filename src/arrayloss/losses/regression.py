@@ -17,6 +17,7 @@ Common keyword arguments (DESIGN.md section 3):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -46,7 +47,7 @@ Namespace = ModuleType | str | None
 
 def _spec(name: str, reference: str, **fields: Any) -> LossSpec:
     grads = k.GRADS[name]
-    kernel = fields.pop("value", None) or k.VALUES[name]
+    kernel: Callable[..., Any] = fields.pop("value", None) or k.VALUES[name]
     return LossSpec(
         name=name,
         args=fields.pop("args", ("pred", "target")),
@@ -555,9 +556,10 @@ def gaussian_nll(
         var_shape = tuple(var.shape)
         if len(pred_shape) >= 1 and var_shape == pred_shape[:-1]:
             user_var_shape = var_shape
-        elif len(var_shape) == len(pred_shape) and sum(
-            v for p, v in zip(pred_shape, var_shape, strict=True) if p != v
-        ) != 1:
+        elif (
+            len(var_shape) == len(pred_shape)
+            and sum(v for p, v in zip(pred_shape, var_shape, strict=True) if p != v) != 1
+        ):
             raise ValueError(
                 f"var has shape {var_shape} but pred has shape {pred_shape}; var must have "
                 f"pred's shape, pred's shape without the last axis {pred_shape[:-1]}, or "
@@ -567,7 +569,11 @@ def gaussian_nll(
         raise ValueError(f"var={var} is negative; the variance must be >= 0")
     problem = prepare(
         GAUSSIAN_NLL,
-        {"pred": pred, "target": target, "var": var if user_var_shape is None else _expand_last(var)},
+        {
+            "pred": pred,
+            "target": target,
+            "var": var if user_var_shape is None else _expand_last(var),
+        },
         xp=xp,
         options={"full": bool(full), "eps": float(eps)},
         reduction=reduction,
@@ -583,8 +589,10 @@ def gaussian_nll(
         check_values(
             namespace,
             bad,
-            lambda: f"var has a negative entry ({first_bad_value(namespace, v, bad)}); "
-            "the variance must be >= 0",
+            lambda: (
+                f"var has a negative entry ({first_bad_value(namespace, v, bad)}); "
+                "the variance must be >= 0"
+            ),
         )
     return problem
 
@@ -651,10 +659,14 @@ def tweedie_deviance(
     return problem
 
 
-def _domain(namespace: ModuleType, name: str, x: Array, bad: Array, rule: str, power: float) -> None:
+def _domain(
+    namespace: ModuleType, name: str, x: Array, bad: Array, rule: str, power: float
+) -> None:
     check_values(
         namespace,
         bad,
-        lambda: f"{name} has an entry {first_bad_value(namespace, x, bad)} outside the "
-        f"domain of the Tweedie deviance with power={power}; {name} must be {rule}",
+        lambda: (
+            f"{name} has an entry {first_bad_value(namespace, x, bad)} outside the "
+            f"domain of the Tweedie deviance with power={power}; {name} must be {rule}"
+        ),
     )

@@ -115,7 +115,9 @@ def _overlap_problem(
     """Validate a segmentation call and build its :class:`Problem`."""
     check_option("smooth_nr", smooth_nr, lambda v: v >= 0, "a number >= 0")
     check_option("smooth_dr", smooth_dr, lambda v: v >= 0, "a number >= 0")
-    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
+    if ignore_index is not None and (
+        isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
+    ):
         raise TypeError(f"ignore_index must be an int or None, got {ignore_index!r}")
     pred_shape, target_shape = _shape(pred), _shape(target)
     if len(pred_shape) < 2:
@@ -199,9 +201,11 @@ def _check_values(problem: Problem, *, labels: bool, num_classes: int) -> None:
         check_values(
             namespace,
             bad,
-            lambda: f"pred holds probabilities (from_logits=False) but has an entry "
-            f"{first_bad_value(namespace, p, bad)} outside [0, 1]; pass from_logits=True "
-            "for logits",
+            lambda: (
+                f"pred holds probabilities (from_logits=False) but has an entry "
+                f"{first_bad_value(namespace, p, bad)} outside [0, 1]; pass from_logits=True "
+                "for logits"
+            ),
         )
     if labels:
         bad = (t < 0) | (t >= max(num_classes, 2))
@@ -214,9 +218,11 @@ def _check_values(problem: Problem, *, labels: bool, num_classes: int) -> None:
     check_values(
         namespace,
         bad,
-        lambda: f"target has an entry {first_bad_value(namespace, t, bad)} outside "
-        f"{accepted}; it must be in {accepted}"
-        + ("" if ignore_index is None else f" or equal ignore_index={ignore_index}"),
+        lambda: (
+            f"target has an entry {first_bad_value(namespace, t, bad)} outside "
+            f"{accepted}; it must be in {accepted}"
+            + ("" if ignore_index is None else f" or equal ignore_index={ignore_index}")
+        ),
     )
 
 

@@ -1,0 +1,158 @@
+"""NumPy fast path of class-index cross-entropy: row chunks that stay in cache.
+
+For each chunk of rows (about 256 KiB of logits) the pass takes the row maxima,
+writes ``exp(x - max)`` straight into the gradient buffer, sums it, and scales it in
+place by ``a / sum`` (``a`` the row's cotangent times its class weight over the
+temperature) while the chunk is still in cache; the target entries then get ``- a``.
+The logits are read once and the gradient written once, with no other buffer of the
+logits' size: peak extra memory is the gradient plus a few chunks.
+
+Covered: integer targets, classes on the last axis of C-contiguous float32/float64
+logits, ``weight``, ``ignore_index``, ``temperature``, every reduction; label smoothing,
+``where`` and probability targets fall back to the generic kernel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import register
+from ._chunks import cotangent_scale, none_cotangent, plain_float_arrays, run_chunks
+
+__all__ = ["ROW_CHUNK_BYTES"]
+
+#: Bytes of logits per chunk of rows: the chunk and its gradient stay in L2.
+ROW_CHUNK_BYTES = 1 << 18
+
+Array = np.ndarray
+
+
+def _row_max(x: Array) -> Array:
+    """Row maxima with non-finite ones replaced by 0 (``_math.safe_max``)."""
+    if x.shape[1] <= 16:
+        # a reduction over a short last axis runs one tiny inner loop per row; a
+        # column-by-column maximum runs C vectorised ones
+        m = x[:, 0].copy()
+        for j in range(1, x.shape[1]):
+            np.maximum(m, x[:, j], out=m)
+    else:
+        m = np.max(x, axis=1)
+    m[~np.isfinite(m)] = 0
+    return m
+
+
+def _row_sum(x: Array) -> Array:
+    if x.shape[1] <= 16:
+        s = x[:, 0].copy()
+        for j in range(1, x.shape[1]):
+            s += x[:, j]
+        return s
+    return np.add.reduce(x, axis=1)
+
+
+@register("cross_entropy", "numpy")
+def cross_entropy(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
+    options = problem.options
+    if (
+        not options.get("sparse")
+        or options.get("label_smoothing", 0.0) != 0.0
+        or problem.where is not None
+        or problem.weight is not None
+        or wrt not in ((), ("logits",))
+    ):
+        return NotImplemented
+    logits, target = problem.arrays
+    if (
+        not plain_float_arrays(logits)
+        or logits.ndim < 1
+        or options["axis"] != logits.ndim - 1
+        or logits.size == 0
+        or type(target) is not np.ndarray
+        or target.dtype.kind not in "iu"
+    ):
+        return NotImplemented
+    dtype = logits.dtype
+    class_weight = options.get("class_weight")
+    if class_weight is not None and (
+        type(class_weight) is not np.ndarray or class_weight.dtype != dtype
+    ):
+        return NotImplemented
+    n_classes = logits.shape[-1]
+    x = logits.reshape(-1, n_classes)
+    n = x.shape[0]
+    labels = target.reshape(-1)
+    ignore_index = options.get("ignore_index")
+    used = None if ignore_index is None else labels != ignore_index
+    if used is not None and used.all():
+        used = None
+    safe = labels if used is None else np.where(used, labels, 0)
+    # per-row factor of the loss: w[y], 0 for ignored rows (None: all 1)
+    row_weight = None if class_weight is None else class_weight[safe]
+    if used is not None:
+        row_weight = used.astype(dtype) if row_weight is None else row_weight * used
+
+    reduction = problem.reduction
+    denominator = 1.0
+    if reduction == "none":
+        scale = none_cotangent(cotangent, tuple(target.shape), dtype)
+    elif reduction in ("sum", "mean"):
+        if reduction == "mean":
+            denominator = float(problem.denominator)
+        # as _reduce.loss_cotangent: a zero denominator leaves the cotangent unscaled
+        scale = cotangent_scale(cotangent, denominator if denominator != 0 else 1.0)
+    else:
+        return NotImplemented
+    if scale is None:
+        return NotImplemented
+
+    inv_t = 1.0 / float(options.get("temperature", 1.0))
+    grad = np.empty_like(x) if wrt else None
+    loss = np.empty(n, dtype=dtype) if reduction == "none" else None
+    rows_per_chunk = max(1, ROW_CHUNK_BYTES // (n_classes * dtype.itemsize))
+
+    def work(lo: int, hi: int) -> float:
+        xc = x[lo:hi]
+        out = grad[lo:hi] if grad is not None else np.empty_like(xc)
+        if inv_t != 1.0:
+            np.multiply(xc, inv_t, out=out)
+            xc = out
+        rows = np.arange(hi - lo)
+        y = safe[lo:hi]
+        picked = xc[rows, y]
+        m = _row_max(xc)
+        np.subtract(xc, m[:, None], out=out)
+        np.exp(out, out=out)
+        s = _row_sum(out)
+        nll = np.log(s)
+        nll += m
+        nll -= picked
+        w = None if row_weight is None else row_weight[lo:hi]
+        if w is not None:
+            nll *= w
+        if used is not None:
+            # ignored rows hold 0 whatever their logits (NaN or inf included)
+            nll = np.where(used[lo:hi], nll, 0).astype(dtype, copy=False)
+        if loss is not None:
+            loss[lo:hi] = nll
+        if grad is not None:
+            a = scale[lo:hi] if isinstance(scale, np.ndarray) else np.full(hi - lo, scale, dtype)
+            if inv_t != 1.0:
+                a = a * inv_t
+            if w is not None:
+                a = a * w
+            out *= (a / s)[:, None]
+            out[rows, y] -= a
+        return 0.0 if loss is not None else float(np.add.reduce(nll))
+
+    partials = run_chunks(n, rows_per_chunk, work, work_size=2 * x.size)
+    if loss is not None:
+        value = loss.reshape(target.shape)
+    else:
+        total = sum(partials)
+        if reduction == "mean":
+            total = total / denominator if denominator != 0 else float("nan")
+        value = np.asarray(total, dtype=dtype)
+    grads = () if grad is None else (grad.reshape(logits.shape),)
+    return value, grads

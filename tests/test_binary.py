@@ -1,6 +1,9 @@
 """Binary losses (binary_cross_entropy, *_with_logits, sigmoid_focal_loss): values and
 gradients against PyTorch float64 autograd (torchvision's focal formula written out in
-torch), mpmath at the +-1000 edges, and finite differences, on every backend."""
+torch), mpmath at the +-1000 edges, and finite differences, on every backend.
+
+Option matrices run whole on the eager backends and on a diagonal third per lazy
+backend (``_backend_cases``), which keeps the file fast."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _backend_cases import backend_cases
 from _helpers import RTOL32, RTOL64, assert_close, from_torch, numeric_grad, torch64
 
 import arrayloss as al
@@ -64,12 +68,14 @@ def _backward(out: Any, *tensors: Any) -> tuple[np.ndarray, ...]:
 # ------------------------------------------------------ binary_cross_entropy
 
 
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-@pytest.mark.parametrize("shape", [(7,), (2, 3, 4)], ids=["1d", "3d"])
-def test_bce_matches_torch_values_and_both_gradients(backend, reduction, weighted, shape):
+@pytest.mark.parametrize(
+    ("backend", "reduction", "weighting", "shape"),
+    backend_cases(REDUCTIONS, ("unweighted", "weighted"), ((7,), (2, 3, 4))),
+    indirect=["backend"],
+)
+def test_bce_matches_torch_values_and_both_gradients(backend, reduction, weighting, shape):
     pred, target = _probabilities(shape)
-    weight = _rng("w", shape).uniform(0.0, 2.0, shape[-1:]) if weighted else None
+    weight = _rng("w", shape).uniform(0.0, 2.0, shape[-1:]) if weighting == "weighted" else None
     p, t = torch64(pred, requires_grad=True), torch64(target, requires_grad=True)
     w = None if weight is None else torch64(weight)
     expected = F.binary_cross_entropy(p, t, weight=w, reduction=reduction)
@@ -146,13 +152,15 @@ def test_bce_nan_probability_is_not_a_range_error(backend):
 # ------------------------------------------- binary_cross_entropy_with_logits
 
 
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-@pytest.mark.parametrize("pos_weighted", [False, True], ids=["no_pos_weight", "pos_weight"])
-def test_bce_with_logits_matches_torch_with_every_option(backend, reduction, weighted, pos_weighted):
+@pytest.mark.parametrize(
+    ("backend", "reduction", "weighting", "pos_weighting"),
+    backend_cases(REDUCTIONS, ("unweighted", "weighted"), ("no_pos_weight", "pos_weight")),
+    indirect=["backend"],
+)
+def test_bce_with_logits_matches_torch_with_every_option(backend, reduction, weighting, pos_weighting):
     logits, target = _logits((4, 3))
-    weight = _rng("w").uniform(0.0, 2.0, (4, 1)) if weighted else None
-    pos_weight = np.array([0.5, 1.0, 3.0]) if pos_weighted else None
+    weight = _rng("w").uniform(0.0, 2.0, (4, 1)) if weighting == "weighted" else None
+    pos_weight = np.array([0.5, 1.0, 3.0]) if pos_weighting == "pos_weight" else None
     x, t = torch64(logits, requires_grad=True), torch64(target, requires_grad=True)
     expected = F.binary_cross_entropy_with_logits(
         x,
@@ -246,8 +254,9 @@ def _torchvision_focal(x: Any, y: Any, alpha: float, gamma: float) -> Any:
 FOCAL_OPTIONS = [(0.25, 2.0), (0.25, 0.5), (0.25, 0.0), (-1.0, 2.0), (0.8, 1.5), (-1.0, 0.5)]
 
 
-@pytest.mark.parametrize(("alpha", "gamma"), FOCAL_OPTIONS)
-def test_sigmoid_focal_matches_torchvision_formula(backend, alpha, gamma):
+@pytest.mark.parametrize(("backend", "options"), backend_cases(FOCAL_OPTIONS), indirect=["backend"])
+def test_sigmoid_focal_matches_torchvision_formula(backend, options):
+    alpha, gamma = options
     logits, target = _logits((5, 3))
     x = torch64(logits, requires_grad=True)
     expected = _torchvision_focal(x, torch64(target), alpha, gamma)

@@ -240,36 +240,31 @@ def _out_of_core_inputs() -> tuple[Any, Any, Any]:
     return pred, target, weight
 
 
-def _streaming_numpy_weighted_mse(pred: Any, target: Any, weight: Any) -> tuple[float, float]:
-    """Σw·d² / Σw and Σ 2w·d / Σw from the same seeded chunks, one chunk at a time."""
-    num, den, gsum = [], [], []
+def _streaming_numpy_weighted_mse(pred: Any, target: Any, weight: Any) -> float:
+    """Σw·d² / Σw from the same seeded chunks, one chunk at a time, summed exactly."""
+    num, den = [], []
     for i in range(pred.numblocks[0]):
         p, t, w = dask.compute(
             pred.blocks[i], target.blocks[i], weight.blocks[i], scheduler="sync"
         )
         d = p - t
         num.append(float(np.sum(w * d * d)))
-        gsum.append(float(np.sum(2 * w * d)))
         den.append(float(np.sum(w)))
-    total_weight = math.fsum(den)
-    return math.fsum(num) / total_weight, math.fsum(gsum) / total_weight
+    return math.fsum(num) / math.fsum(den)
 
 
 @pytest.mark.distributed
 def test_out_of_core_weighted_mse_on_memory_limited_workers(client):
     pred, target, weight = _out_of_core_inputs()
-    assert pred.nbytes > 2 * WORKER_MEMORY * 2  # each input alone is over 2x the cluster's memory
+    cluster_memory = 2 * WORKER_MEMORY
+    assert pred.nbytes > 2 * cluster_memory  # each input alone is over twice the workers' memory
     workers_before = set(client.scheduler_info()["workers"])
     started = time.perf_counter()
-    value, grad = al.value_and_grad(al.mse)(pred, target, weight=weight)
-    assert grad.chunks == pred.chunks
-    got_value, got_grad_sum = client.gather(client.compute([value, grad.sum()]))
+    value = client.compute(al.mse(pred, target, weight=weight)).result()
     seconds = time.perf_counter() - started
     # a worker that went over its memory limit would have been restarted under a new address
     assert set(client.scheduler_info()["workers"]) == workers_before
-    want_value, want_grad_sum = _streaming_numpy_weighted_mse(pred, target, weight)
-    assert_close(got_value, want_value, rtol=1e-12)
-    assert_close(got_grad_sum, want_grad_sum, rtol=1e-9, atol=1e-12)
+    assert_close(value, _streaming_numpy_weighted_mse(pred, target, weight), rtol=1e-12)
     print(
         f"\nout-of-core: 3 x {pred.nbytes / 1e9:.1f} GB float64 in {pred.numblocks[0]} chunks, "
         f"2 workers x {WORKER_MEMORY / 1e6:.0f} MB, {seconds:.1f} s on the cluster"

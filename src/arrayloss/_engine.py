@@ -32,7 +32,10 @@ def check_wrt(problem: Problem, wrt: Sequence[str]) -> None:
                 f"its differentiable arguments are: {allowed}"
             )
         if problem.array(name) is None:
-            raise ValueError(f"cannot differentiate with respect to {name!r}: it was not given")
+            raise ValueError(
+                f"cannot differentiate {spec.name} with respect to {name!r}: it was not given "
+                "(pass it as an array, or leave it out of wrt)"
+            )
 
 
 def cast_result(xp: ModuleType, x: Any, dtype: Any) -> Any:

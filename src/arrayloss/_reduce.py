@@ -58,7 +58,8 @@ def prepare_mask(xp: ModuleType, where: Any, shape: tuple[Any, ...]) -> Any:
         where = xp.asarray(where)
     if where.dtype != xp.bool:
         raise TypeError(
-            f"where must be a boolean array, got dtype {str(where.dtype).split('.')[-1]}"
+            f"where must be a boolean array, got dtype {str(where.dtype).split('.')[-1]} "
+            "(True keeps an element; convert a 0/1 mask with mask != 0)"
         )
     _check_broadcasts("where", tuple(where.shape), shape)
     return where

@@ -66,6 +66,8 @@ class LossSpec:
         lazy_safe: stays lazy under Dask.
         backends: backend names it is tested on.
         second_order: whether gradients of the gradient are available under JAX.
+        jax_value: a loss-specific JAX implementation (its own ``custom_vjp``), tried
+            before the generic wiring.
     """
 
     name: str
@@ -84,6 +86,9 @@ class LossSpec:
     lazy_safe: bool = True
     backends: tuple[str, ...] = ALL_BACKENDS
     second_order: bool = True
+    #: optional ``f(problem) -> value | NotImplemented`` used for JAX arrays instead of
+    #: the generic custom_vjp wiring (a loss with its own residual policy)
+    jax_value: Callable[[Any], Any] | None = None
 
     def __post_init__(self) -> None:
         missing = [a for a in self.wrt if a not in self.grads]

@@ -76,7 +76,7 @@ def check_option(name: str, value: Any, ok: Callable[[Any], bool], accepted: str
 def check_axis(axis: int, ndim: int, name: str = "axis") -> int:
     """Normalise ``axis`` for an array of rank ``ndim`` (ValueError if out of range)."""
     if isinstance(axis, bool) or not isinstance(axis, int):
-        raise TypeError(f"{name} must be an int, got {type(axis).__name__}")
+        raise TypeError(f"{name} must be an int, got {axis!r} ({type(axis).__name__})")
     if not -ndim <= axis < ndim:
         raise ValueError(
             f"{name}={axis} is out of range for an array of rank {ndim}; "

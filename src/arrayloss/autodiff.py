@@ -30,7 +30,10 @@ def _resolve_wrt(spec: LossSpec, wrt: Wrt) -> tuple[tuple[str, ...], bool]:
     names = []
     for item in items:
         if isinstance(item, bool) or not isinstance(item, (int, str)):
-            raise TypeError(f"wrt entries must be argument names or positions, got {item!r}")
+            raise TypeError(
+                f"wrt entries must be argument names or positions, got {item!r}; "
+                f"{spec.name} can be differentiated with respect to: {', '.join(spec.wrt)}"
+            )
         if isinstance(item, int):
             if not 0 <= item < len(spec.args):
                 raise ValueError(

@@ -40,21 +40,33 @@ def _parser() -> argparse.ArgumentParser:
         "default: every one installed",
     )
     check.add_argument("--dtype", choices=("float32", "float64"), default="float64")
-    check.add_argument("--loss", action="append", metavar="NAME", help="check only this loss; repeatable")
+    check.add_argument(
+        "--loss", action="append", metavar="NAME", help="check only this loss; repeatable"
+    )
     check.add_argument("--json", action="store_true", help="print only the JSON report on stdout")
     check.add_argument(
-        "--no-references", action="store_true", help="skip the PyTorch/optax/scikit-learn comparison"
+        "--no-references",
+        action="store_true",
+        help="skip the PyTorch/optax/scikit-learn comparison",
     )
 
     demo = sub.add_parser("demo", help="train two small models on every installed backend")
     demo.add_argument("--quick", action="store_true", help="a few iterations only (seconds)")
-    demo.add_argument("--output", default="demo-output", metavar="DIR", help="folder for the PNG plots")
-    demo.add_argument("--backend", action="append", metavar="NAME", help="run only on this backend; repeatable")
+    demo.add_argument(
+        "--output", default="demo-output", metavar="DIR", help="folder for the PNG plots"
+    )
+    demo.add_argument(
+        "--backend", action="append", metavar="NAME", help="run only on this backend; repeatable"
+    )
 
-    sub.add_parser("bench", help="benchmark (options are passed to arrayloss.benchmark)", add_help=False)
+    sub.add_parser(
+        "bench", help="benchmark (options are passed to arrayloss.benchmark)", add_help=False
+    )
 
     docs = sub.add_parser("docs", help="regenerate the loss tables in docs/losses.md and README.md")
-    docs.add_argument("--check", action="store_true", help="only report whether they are up to date")
+    docs.add_argument(
+        "--check", action="store_true", help="only report whether they are up to date"
+    )
     docs.add_argument("--root", default=".", help="the repository root (default: .)")
     return parser
 
@@ -93,7 +105,12 @@ def _rich(stderr: bool = False) -> Any:
 
 
 def _print_table(
-    title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], *, stderr: bool = False, wide: bool = False
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    stderr: bool = False,
+    wide: bool = False,
 ) -> None:
     """A table with rich (markup allowed in cells), or aligned plain text.
 
@@ -152,7 +169,7 @@ def _info_data() -> dict[str, Any]:
         family = records[name].family
         families[family] = families.get(family, 0) + 1
     paths = fast.registered()
-    optional = {}
+    optional: dict[str, str | None] = {}
     for dist in ("rich", "matplotlib", "scikit-learn", "optax"):
         try:
             optional[dist] = importlib.metadata.version(dist)
@@ -256,7 +273,13 @@ def _check(args: argparse.Namespace) -> int:
 def _run_check(conformance: Any, targets: Any, args: argparse.Namespace, names: list[str]) -> Any:
     kwargs = {"dtype": args.dtype, "losses": names, "references": not args.no_references}
     try:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
     except ImportError:
         return conformance.check(targets, **kwargs)
     from rich.console import Console
@@ -272,7 +295,9 @@ def _run_check(conformance: Any, targets: Any, args: argparse.Namespace, names: 
     )
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("", total=total)
-        return conformance.check(targets, progress=lambda name: bar.update(task, advance=1, description=name), **kwargs)
+        return conformance.check(
+            targets, progress=lambda name: bar.update(task, advance=1, description=name), **kwargs
+        )
 
 
 def _render_check(report: Any, *, stderr: bool) -> None:
@@ -286,7 +311,13 @@ def _render_check(report: Any, *, stderr: bool) -> None:
         ref_text = "-" if ref is None else _cell(ref[1], TOLERANCES["float64"], f" {library}")
         alias = [a for a, s in report.aliases.items() if s == name]
         shown = name + (f" ({', '.join(alias)})" if alias else "")
-        rows.append([shown, ref_text, *(_cell(report.cells[(name, lab)], report.tolerance) for lab in labels)])
+        rows.append(
+            [
+                shown,
+                ref_text,
+                *(_cell(report.cells[(name, lab)], report.tolerance) for lab in labels),
+            ]
+        )
     title = f"arrayloss check: {report.dtype} on {len(labels)} backend(s), fast paths {'on' if report.fastpaths else 'off'}"
     _print_table(title, ["loss", "reference", *labels], rows, stderr=stderr, wide=True)
     _say(
@@ -317,7 +348,10 @@ def _bench(argv: list[str]) -> int:
         from . import benchmark
     except ImportError as exc:
         if exc.name == f"{__package__}.benchmark":
-            _say("the benchmark is not available in this version of arrayloss (no arrayloss.benchmark)", stderr=True)
+            _say(
+                "the benchmark is not available in this version of arrayloss (no arrayloss.benchmark)",
+                stderr=True,
+            )
         else:
             _say(f"the benchmark needs {exc.name or 'a missing module'}: {exc}", stderr=True)
         return 2

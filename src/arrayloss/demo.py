@@ -15,6 +15,7 @@ The plots (matplotlib, Agg) go to the output folder.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import sys
@@ -170,7 +171,12 @@ def _check_dependencies() -> str | None:
     )
 
 
-def main(*, quick: bool = False, output: str | Path = "demo-output", backends: Sequence[str] | None = None) -> int:
+def main(
+    *,
+    quick: bool = False,
+    output: str | Path = "demo-output",
+    backends: Sequence[str] | None = None,
+) -> int:
     """Run the demo; returns the exit status (2 when a dependency is missing)."""
     problem = _check_dependencies()
     if problem is not None:
@@ -189,7 +195,9 @@ def main(*, quick: bool = False, output: str | Path = "demo-output", backends: S
     _enable_jax_x64()
     tasks = load_tasks(quick)
     if not hasattr(al, "cross_entropy"):
-        print("note: al.cross_entropy is not in this build; skipping the digits task", file=sys.stderr)
+        print(
+            "note: al.cross_entropy is not in this build; skipping the digits task", file=sys.stderr
+        )
         tasks = [t for t in tasks if t.classes == 0]
     runs = _train_all(tasks, targets)
     _summary(tasks, runs)
@@ -211,10 +219,17 @@ def _train_all(tasks: list[Task], targets: list[Any]) -> list[Run]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     runs: list[Run] = []
-    columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=Console(stderr=True)) as progress:
         bars = {
-            (task.name, t.label): progress.add_task(f"{task.name} · {t.label}", total=task.iterations)
+            (task.name, t.label): progress.add_task(
+                f"{task.name} · {t.label}", total=task.iterations
+            )
             for task in tasks
             for t in targets
         }
@@ -222,7 +237,7 @@ def _train_all(tasks: list[Task], targets: list[Any]) -> list[Run]:
             for t in targets:
                 bar = bars[(task.name, t.label)]
                 try:
-                    run = train(task, t, lambda bar=bar: progress.advance(bar))
+                    run = train(task, t, functools.partial(progress.advance, bar))
                 except Exception as exc:  # one backend failing must not hide the others
                     run = Run(task.name, t.label, error=f"{type(exc).__name__}: {exc}")
                 runs.append(run)
@@ -234,7 +249,16 @@ def _summary(tasks: list[Task], runs: list[Run]) -> None:
     from rich.table import Table
 
     table = Table(title="arrayloss demo: the same model on every backend", title_justify="left")
-    for column in ("task", "backend", "final loss", "acc./R²", "iters", "time s", "ms/it*", "max Δ numpy"):
+    for column in (
+        "task",
+        "backend",
+        "final loss",
+        "acc./R²",
+        "iters",
+        "time s",
+        "ms/it*",
+        "max Δ numpy",
+    ):
         table.add_column(column, justify="left" if column in ("task", "backend") else "right")
     for task in tasks:
         mine = [r for r in runs if r.task == task.name]
@@ -242,7 +266,9 @@ def _summary(tasks: list[Task], runs: list[Run]) -> None:
         diffs = _max_difference(mine, baseline)
         for run in mine:
             if run.error:
-                table.add_row(task.name, run.target, f"[red]{run.error[:60]}[/red]", "", "", "", "", "")
+                table.add_row(
+                    task.name, run.target, f"[red]{run.error[:60]}[/red]", "", "", "", "", ""
+                )
                 continue
             steady = run.step_seconds[1:] or run.step_seconds
             table.add_row(

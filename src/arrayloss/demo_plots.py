@@ -29,7 +29,12 @@ def plot_loss_curves(task: Any, runs: list[Any], path: Path) -> Path:
     """Loss per iteration for every backend (top) and its distance from NumPy's (bottom)."""
     plt = _pyplot()
     fig, (top, bottom) = plt.subplots(
-        2, 1, figsize=(8, 7), sharex=True, gridspec_kw={"height_ratios": [3, 2]}, constrained_layout=True
+        2,
+        1,
+        figsize=(8, 7),
+        sharex=True,
+        gridspec_kw={"height_ratios": [3, 2]},
+        constrained_layout=True,
     )
     good = [r for r in runs if r.error is None and r.losses]
     baseline = next((r for r in good if r.target == "numpy"), None)
@@ -42,10 +47,19 @@ def plot_loss_curves(task: Any, runs: list[Any], path: Path) -> Path:
             "marker": _MARKERS[i % len(_MARKERS)],
             "markevery": (i % every, every),
         }
-        top.plot(steps, run.losses, label=run.target, linewidth=1.6, markersize=5, alpha=0.9, **style)
+        top.plot(
+            steps, run.losses, label=run.target, linewidth=1.6, markersize=5, alpha=0.9, **style
+        )
         if baseline is not None and run is not baseline and len(run.losses) == len(baseline.losses):
             diff = np.abs(np.asarray(run.losses) - np.asarray(baseline.losses))
-            bottom.plot(steps, np.maximum(diff, _FLOOR), label=run.target, linewidth=1.4, markersize=4, **style)
+            bottom.plot(
+                steps,
+                np.maximum(diff, _FLOOR),
+                label=run.target,
+                linewidth=1.4,
+                markersize=4,
+                **style,
+            )
     top.set_title(task.title)
     top.set_ylabel("training loss")
     top.grid(True, which="both", alpha=0.3)
@@ -54,7 +68,9 @@ def plot_loss_curves(task: Any, runs: list[Any], path: Path) -> Path:
     bottom.set_ylim(_FLOOR / 3, 1e-6)
     bottom.set_xlabel("gradient-descent iteration")
     bottom.set_ylabel("|loss − NumPy loss|")
-    bottom.set_title(f"distance from NumPy's curve (exact agreement drawn at {_FLOOR:.0e})", fontsize=10)
+    bottom.set_title(
+        f"distance from NumPy's curve (exact agreement drawn at {_FLOOR:.0e})", fontsize=10
+    )
     bottom.grid(True, which="both", alpha=0.3)
     if bottom.get_legend_handles_labels()[0]:
         bottom.legend(title="backend", fontsize=8)
@@ -74,12 +90,16 @@ def plot_times(tasks: list[Any], runs: list[Any], path: Path) -> Path:
         by_label = {r.target: r for r in runs if r.task == task.name and r.error is None}
         total = [by_label[lab].seconds if lab in by_label else 0.0 for lab in labels]
         steady = [
-            1000 * float(np.median(by_label[lab].step_seconds[1:] or by_label[lab].step_seconds)) if lab in by_label else 0.0
+            1000 * float(np.median(by_label[lab].step_seconds[1:] or by_label[lab].step_seconds))
+            if lab in by_label
+            else 0.0
             for lab in labels
         ]
         offset = (j - (len(tasks) - 1) / 2) * height
         for ax, values, fmt in ((axes[0], total, "{:.2f} s"), (axes[1], steady, "{:.2f} ms")):
-            bars = ax.barh(y + offset, values, height=height, label=f"{task.name} ({task.iterations} it.)")
+            bars = ax.barh(
+                y + offset, values, height=height, label=f"{task.name} ({task.iterations} it.)"
+            )
             ax.bar_label(bars, labels=[fmt.format(v) for v in values], padding=3, fontsize=8)
     for ax, title in (
         (axes[0], "total training time (includes JAX compilation)"),
@@ -103,6 +123,11 @@ def plot_times(tasks: list[Any], runs: list[Any], path: Path) -> Path:
 def plot_all(tasks: list[Any], runs: list[Any], output: Path) -> list[Path]:
     """Write ``<task>_loss.png`` per task and ``time_per_backend.png``; return the paths."""
     output.mkdir(parents=True, exist_ok=True)
-    paths = [plot_loss_curves(task, [r for r in runs if r.task == task.name], output / f"{task.name}_loss.png") for task in tasks]
+    paths = [
+        plot_loss_curves(
+            task, [r for r in runs if r.task == task.name], output / f"{task.name}_loss.png"
+        )
+        for task in tasks
+    ]
     paths.append(plot_times(tasks, runs, output / "time_per_backend.png"))
     return paths

@@ -60,51 +60,96 @@ def _family_order(family: str) -> tuple[int, str]:
     return (keys.index(family) if family in keys else len(keys), family)
 
 
+def _source_line(name: str) -> int:
+    from ._spec import public_functions
+
+    try:
+        return inspect.getsourcelines(public_functions()[name])[1]
+    except (OSError, TypeError):
+        return 0
+
+
 def _ordered() -> list[tuple[str, Any, str | None]]:
-    """``(name, record, alias_of)`` grouped by family, canonical names first."""
+    """``(name, record, alias_of)`` grouped by family, in the order of the family's
+    module (aliases right after their loss)."""
     rows = []
     for name, (record, spec_name) in _records().items():
         rows.append((name, record, spec_name if spec_name != name else None))
-    return sorted(rows, key=lambda r: (_family_order(r[1].family), r[2] or r[0], r[2] is not None))
+    return sorted(
+        rows,
+        key=lambda r: (
+            _family_order(r[1].family),
+            _source_line(r[2] or r[0]),
+            r[2] or r[0],
+            r[2] is not None,
+        ),
+    )
 
 
-def _anchor(name: str) -> str:
-    return f"#{name.replace('_', '-') if False else name}"
+_COLUMNS = {
+    "loss": "loss",
+    "family": "family",
+    "args": "arguments (differentiable in **bold**)",
+    "reductions": "reductions",
+    "backends": "backends",
+    "jit": "jit",
+    "lazy": "lazy",
+    "reference": "reference",
+}
 
 
-def loss_table(*, link_prefix: str = "") -> str:
-    """The Markdown capability table of every registered loss."""
+def loss_table(*, link_prefix: str = "", columns: tuple[str, ...] = tuple(_COLUMNS)) -> str:
+    """The Markdown capability table of every registered loss (``columns`` of ``_COLUMNS``)."""
     lines = [
-        "| loss | family | arguments (differentiable in **bold**) | reductions | backends | jit | lazy | reference |",
-        "|---|---|---|---|---|---|---|---|",
+        "| " + " | ".join(_COLUMNS[c] for c in columns) + " |",
+        "|" + "---|" * len(columns),
     ]
     for name, record, alias_of in _ordered():
         if alias_of is not None:
-            lines.append(f"| `{name}` | {record.family} | alias of [`{alias_of}`]({link_prefix}#{alias_of}) | | | | | |")
-            continue
-        args = ", ".join(f"**`{a}`**" if a in record.wrt else f"`{a}`" for a in record.args)
-        backends = ", ".join(_BACKEND_SHORT.get(b, b) for b in record.backends)
-        lines.append(
-            f"| [`{name}`]({link_prefix}#{name}) | {record.family} | {args} | {', '.join(record.reductions)} "
-            f"| {backends} | {'yes' if record.jit_safe else 'no'} | {'yes' if record.lazy_safe else 'no'} "
-            f"| {_inline(record.reference)} |"
-        )
+            cells = {
+                "loss": f"`{name}`",
+                "family": record.family,
+                "args": f"alias of [`{alias_of}`]({link_prefix}#{alias_of})",
+            }
+        else:
+            cells = {
+                "loss": f"[`{name}`]({link_prefix}#{name})",
+                "family": record.family,
+                "args": ", ".join(
+                    f"**`{a}`**" if a in record.wrt else f"`{a}`" for a in record.args
+                ),
+                "reductions": ", ".join(record.reductions),
+                "backends": ", ".join(_BACKEND_SHORT.get(b, b) for b in record.backends),
+                "jit": "yes" if record.jit_safe else "no",
+                "lazy": "yes" if record.lazy_safe else "no",
+                "reference": _reference(record.reference),
+            }
+        lines.append("| " + " | ".join(cells.get(c, "") for c in columns) + " |")
     return "\n".join(lines)
 
 
 def readme_table() -> str:
-    """The README's table: :func:`loss_table` with links into ``docs/losses.md``."""
-    return loss_table(link_prefix="docs/losses.md")
+    """The README's shorter table, linking into ``docs/losses.md``."""
+    return loss_table(
+        link_prefix="docs/losses.md", columns=("loss", "family", "args", "backends", "reference")
+    )
 
 
 # ------------------------------------------------------------ docstrings -> Markdown
 
 
 def _inline(text: str) -> str:
-    """reST inline markup to Markdown: ``x`` -> `x`, :func:`f` -> `f`, :math:`m` -> $m$."""
+    """reST inline markup to Markdown: ``x`` -> `x`, :func:`f` -> a link to f's section,
+    :math:`m` -> $m$."""
     text = re.sub(r":math:`([^`]*)`", r"$\1$", text)
+    text = re.sub(r":func:`~?(?:arrayloss\.)?(\w+)`", r"[`\1`](#\1)", text)
     text = re.sub(r":(?:func|class|mod|data|attr|meth):`~?(?:arrayloss\.)?([^`]*)`", r"`\1`", text)
     return re.sub(r"``([^`]*)``", r"`\1`", text)
+
+
+def _reference(text: str) -> str:
+    """A reference as code when it is a dotted name (``torch.nn.functional.mse_loss``)."""
+    return f"`{text}`" if re.fullmatch(r"[\w.]+", text) else _inline(text)
 
 
 def _convert(block: str) -> str:
@@ -119,7 +164,9 @@ def _convert(block: str) -> str:
             indent = len(line) - len(line.lstrip())
             math = [stripped[len(".. math::") :].strip()]
             i += 1
-            while i < len(lines) and (not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > indent):
+            while i < len(lines) and (
+                not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > indent
+            ):
                 if lines[i].strip():
                     math.append(lines[i].strip())
                 i += 1
@@ -162,7 +209,11 @@ def _args_list(text: str) -> str:
             continue
         if not line.startswith(" ") and ":" in line:
             name, _, desc = line.partition(":")
-            items.append(f"- `{name.strip()}`:{_inline(desc)}" if "," not in name else f"- {_names(name)}:{_inline(desc)}")
+            items.append(
+                f"- `{name.strip()}`:{_inline(desc)}"
+                if "," not in name
+                else f"- {_names(name)}:{_inline(desc)}"
+            )
         elif items:
             items[-1] += " " + _inline(line.strip())
     return "\n".join(items)
@@ -184,7 +235,8 @@ def _signature(name: str, fn: Callable[..., Any]) -> str:
         params.append(text)
         if p.kind is p.POSITIONAL_ONLY and (
             list(sig.parameters.values()).index(p) + 1 == len(sig.parameters)
-            or list(sig.parameters.values())[list(sig.parameters.values()).index(p) + 1].kind is not p.POSITIONAL_ONLY
+            or list(sig.parameters.values())[list(sig.parameters.values()).index(p) + 1].kind
+            is not p.POSITIONAL_ONLY
         ):
             params.append("/")
     return f"al.{name}({', '.join(params)})"
@@ -196,7 +248,7 @@ def _section(name: str, record: Any, fn: Callable[..., Any], aliases: list[str])
     backends = ", ".join(_BACKEND_SHORT.get(b, b) for b in record.backends)
     safety = [s for s, ok in (("jit-safe", record.jit_safe), ("lazy-safe", record.lazy_safe)) if ok]
     facts = [
-        f"**Reference:** {_inline(record.reference)}",
+        f"**Reference:** {_reference(record.reference)}",
         f"**Gradient table:** {wrt}",
         f"**Reductions:** {', '.join(record.reductions)}",
         f"**Backends:** {backends}" + (f" ({', '.join(safety)})" if safety else ""),
@@ -267,7 +319,9 @@ def _generated(root: Path) -> dict[Path, str]:
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist; --root must be the repository root")
     expected = {}
-    expected[readme] = replace_between(readme.read_text(encoding="utf-8"), "loss-table", readme_table())
+    expected[readme] = replace_between(
+        readme.read_text(encoding="utf-8"), "loss-table", readme_table()
+    )
     text = replace_between(losses.read_text(encoding="utf-8"), "loss-table", loss_table())
     expected[losses] = replace_between(text, "loss-reference", loss_reference())
     return expected

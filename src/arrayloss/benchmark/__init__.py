@@ -46,15 +46,27 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m arrayloss bench",
         description="Benchmark arrayloss against the hardware floor, NumPy, PyTorch and JAX.",
     )
-    parser.add_argument("--workload", action="append", metavar="ID",
-                        help="run only this workload (C1-C8, J1, J2, G1-G4); repeatable")
-    parser.add_argument("--backend", choices=sorted(BACKENDS),
-                        help="only the workloads measuring arrayloss on this backend")
-    parser.add_argument("--quick", action="store_true",
-                        help="smaller sizes and fewer repeats (under 3 minutes)")
+    parser.add_argument(
+        "--workload",
+        action="append",
+        metavar="ID",
+        help="run only this workload (C1-C8, J1, J2, G1-G4); repeatable",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=sorted(BACKENDS),
+        help="only the workloads measuring arrayloss on this backend",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller sizes and fewer repeats (under 3 minutes)"
+    )
     parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--output", type=Path, metavar="PATH",
-                        help="CSV file to append to (default benchmarks/results/<machine>.csv)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        metavar="PATH",
+        help="CSV file to append to (default benchmarks/results/<machine>.csv)",
+    )
     parser.add_argument("--no-csv", action="store_true", help="do not write the CSV file")
     return parser  # fmt: skip
 
@@ -149,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     _say(f"measuring the floors ({mode} mode) ...")
-    floors = measure_cpu_floors()
+    floors = measure_cpu_floors(16 << 20, 4 << 20) if mode == "tiny" else measure_cpu_floors()
     gpu_floors: Floors | None = _gpu.measure_floors() if gpu and any(c.workload.startswith("G") for c in cases) else None  # fmt: skip
     _say(
         f"  copy bandwidth {floors.copy_bandwidth / 1e9:.1f} GB/s (into a fresh array "
@@ -167,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         use = gpu_floors if case.workload.startswith("G") and gpu_floors else floors
         for impl in case.impls:
+            if args.impl and impl.label not in args.impl:
+                continue
             row = _run_impl(case, impl, budget, use)
             rows.append(row)
             shown = f"{row.median * 1e3:.3f} ms" if row.median else f"skipped ({row.skipped})"

@@ -126,7 +126,7 @@ def torch_dice(p: Any, t: Any, smooth_nr: float = 1e-5, smooth_dr: float = 1e-5)
 def jax_mse(p: Any, t: Any) -> Any:
     import optax
 
-    return optax.squared_error(p, t).mean()
+    return optax.losses.squared_error(p, t).mean()
 
 
 def jax_mae(p: Any, t: Any) -> Any:
@@ -138,31 +138,31 @@ def jax_mae(p: Any, t: Any) -> Any:
 def jax_huber(p: Any, t: Any) -> Any:
     import optax
 
-    return optax.huber_loss(p, t, delta=1.0).mean()
+    return optax.losses.huber_loss(p, t, delta=1.0).mean()
 
 
 def jax_bce_logits(x: Any, y: Any) -> Any:
     import optax
 
-    return optax.sigmoid_binary_cross_entropy(x, y).mean()
+    return optax.losses.sigmoid_binary_cross_entropy(x, y).mean()
 
 
 def jax_sigmoid_focal(x: Any, y: Any) -> Any:
     import optax
 
-    return optax.sigmoid_focal_loss(x, y, alpha=0.25, gamma=2.0).mean()
+    return optax.losses.sigmoid_focal_loss(x, y, alpha=0.25, gamma=2.0).mean()
 
 
 def jax_cross_entropy(x: Any, y: Any) -> Any:
     import optax
 
-    return optax.softmax_cross_entropy_with_integer_labels(x, y).mean()
+    return optax.losses.softmax_cross_entropy_with_integer_labels(x, y).mean()
 
 
 def jax_kl_div(logq: Any, p: Any) -> Any:
     import optax
 
-    return optax.kl_divergence(logq, p).mean()
+    return optax.losses.kl_divergence(logq, p).mean()
 
 
 def jax_dice(p: Any, t: Any, smooth_nr: float = 1e-5, smooth_dr: float = 1e-5) -> Any:
@@ -175,4 +175,4 @@ def jax_dice(p: Any, t: Any, smooth_nr: float = 1e-5, smooth_dr: float = 1e-5) -
 def jax_triplet(a: Any, p: Any, n: Any) -> Any:
     import optax
 
-    return optax.triplet_margin_loss(a, p, n, margin=1.0, eps=1e-6).mean()
+    return optax.losses.triplet_margin_loss(a, p, n, margin=1.0, eps=1e-6).mean()

@@ -135,7 +135,16 @@ def table_rows(rows: list[Row]) -> list[list[str]]:
     return out
 
 
-HEADER = ["workload", "case", "impl", "median ms", "p20-p80 ms", "x floor", "ours faster", "peak MB"]
+HEADER = [
+    "workload",
+    "case",
+    "impl",
+    "median ms",
+    "p20-p80 ms",
+    "x floor",
+    "ours faster",
+    "peak MB",
+]
 
 
 def print_table(rows: list[Row], title: str, file: Any = None) -> None:
@@ -214,22 +223,64 @@ def target_checks(rows: list[Row]) -> list[tuple[str, str, str]]:
     mse = _find(rows, "C1", "mse", "fast")
     if mse is not None:
         x = mse.x_floor or 0.0
-        checks.append(("C1 mse: <= 2.5x bandwidth floor", f"{x:.2f}x", "met" if x <= 2.5 else "NOT met"))
-    checks.append(_ratio_check(mse, _find(rows, "C1", "mse", "torch"), 1 / 3, "C1 mse: >= 3x faster than PyTorch (time ratio <= 0.33)"))
+        checks.append(
+            ("C1 mse: <= 2.5x bandwidth floor", f"{x:.2f}x", "met" if x <= 2.5 else "NOT met")
+        )
+    checks.append(
+        _ratio_check(
+            mse,
+            _find(rows, "C1", "mse", "torch"),
+            1 / 3,
+            "C1 mse: >= 3x faster than PyTorch (time ratio <= 0.33)",
+        )
+    )
     ce = _find(rows, "C4", "x32000", "fast")
     if ce is not None:
         x = ce.x_floor or 0.0
-        checks.append((f"C4 {ce.case.name}: <= 2.0x exp floor", f"{x:.2f}x", "met" if x <= 2.0 else "NOT met"))
+        checks.append(
+            (f"C4 {ce.case.name}: <= 2.0x exp floor", f"{x:.2f}x", "met" if x <= 2.0 else "NOT met")
+        )
         if ce.peak is not None and ce.case.input_bytes:
             r = ce.peak / ce.case.input_bytes
-            checks.append(("C4 CE: peak extra memory <= 1.25x logits", f"{r:.2f}x", "met" if r <= 1.25 else "NOT met"))
-    checks.append(_ratio_check(ce, _find(rows, "C4", "x32000", "jax"), 1 / 1.8, "C4 CE: >= 1.8x faster than jitted optax (time ratio <= 0.56)"))
-    checks.append(_ratio_check(ce, _find(rows, "C4", "x32000", "torch"), 1 / 4, "C4 CE: >= 4x faster than PyTorch (time ratio <= 0.25)"))
+            checks.append(
+                (
+                    "C4 CE: peak extra memory <= 1.25x logits",
+                    f"{r:.2f}x",
+                    "met" if r <= 1.25 else "NOT met",
+                )
+            )
+    checks.append(
+        _ratio_check(
+            ce,
+            _find(rows, "C4", "x32000", "jax"),
+            1 / 1.8,
+            "C4 CE: >= 1.8x faster than jitted optax (time ratio <= 0.56)",
+        )
+    )
+    checks.append(
+        _ratio_check(
+            ce,
+            _find(rows, "C4", "x32000", "torch"),
+            1 / 4,
+            "C4 CE: >= 4x faster than PyTorch (time ratio <= 0.25)",
+        )
+    )
     small = _find(rows, "C2", "small", "fast")
-    checks.append(_ratio_check(small, _find(rows, "C2", "small", "numpy"), 2.0, "C2 small call: <= 2x hand-written NumPy"))
+    checks.append(
+        _ratio_check(
+            small,
+            _find(rows, "C2", "small", "numpy"),
+            2.0,
+            "C2 small call: <= 2x hand-written NumPy",
+        )
+    )
     over, slower = [], []
     for row in rows:
-        if row.impl != "fast" or row.timing is None or row.case.workload not in ("C3", "C5", "C6", "C7", "C8", "C1", "C4"):
+        if (
+            row.impl != "fast"
+            or row.timing is None
+            or row.case.workload not in ("C3", "C5", "C6", "C7", "C8", "C1", "C4")
+        ):
             continue
         if row is mse or row is ce:
             continue
@@ -240,13 +291,27 @@ def target_checks(rows: list[Row]) -> list[tuple[str, str, str]]:
             if other is not None and other.median and row.median and other.median <= row.median:
                 slower.append(f"{row.case.name} vs {peer} {other.median / row.median:.2f}")
     if any(r.impl == "fast" for r in rows):
-        checks.append(("other CPU workloads: <= 2.5x floor", "; ".join(over) or "all within", "NOT met" if over else "met"))
-        checks.append(("other CPU workloads: faster than PyTorch and optax", "; ".join(slower) or "all faster", "NOT met" if slower else "met"))
+        checks.append(
+            (
+                "other CPU workloads: <= 2.5x floor",
+                "; ".join(over) or "all within",
+                "NOT met" if over else "met",
+            )
+        )
+        checks.append(
+            (
+                "other CPU workloads: faster than PyTorch and optax",
+                "; ".join(slower) or "all faster",
+                "NOT met" if slower else "met",
+            )
+        )
     for workload, label in (("J1", "mse"), ("J2", "cross_entropy")):
         for ours, peer in (("al-jax", "jax"), ("al-torch", "torch")):
             a, b = _find(rows, workload, label, ours), _find(rows, workload, label, peer)
             if a is not None or b is not None:
-                checks.append(_ratio_check(a, b, 1.15, f"{workload} {label}: {ours} <= 1.15x {peer}"))
+                checks.append(
+                    _ratio_check(a, b, 1.15, f"{workload} {label}: {ours} <= 1.15x {peer}")
+                )
     checks += _gpu_checks(rows)
     return [c for c in checks if c[2] != "n/a" or c[1] != "not measured"]  # fmt: skip
 

@@ -112,7 +112,8 @@ def peak_memory(run: Runner, kind: str | None) -> int | None:
 
     ``kind``: ``"host"`` (tracemalloc, which sees NumPy's buffers), ``"cupy"`` (a CuPy
     memory hook on the pool's allocations), ``"jax"`` (the device's ``memory_stats``),
-    or None (not measurable: PyTorch CPU, JAX on the CPU).
+    ``"torch-cuda"`` (PyTorch's peak-allocated counter), or None (not measurable:
+    PyTorch CPU, JAX on the CPU).
     """
     if kind == "host":
         return _tracemalloc_peak(run)
@@ -120,7 +121,22 @@ def peak_memory(run: Runner, kind: str | None) -> int | None:
         return _cupy_peak(run)
     if kind == "jax":
         return _jax_peak(run)
+    if kind == "torch-cuda":
+        return _torch_cuda_peak(run)
     return None
+
+
+def _torch_cuda_peak(run: Runner) -> int:
+    import torch
+
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    result = run()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated()
+    del result
+    return max(0, peak - base)
 
 
 def _tracemalloc_peak(run: Runner) -> int:

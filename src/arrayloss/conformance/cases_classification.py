@@ -7,14 +7,22 @@ import numpy as np
 from .inputs import Case, bits, inputs, labels, normal, signs, softmax, uniform, until
 
 
-@inputs("cross_entropy", "chunked_cross_entropy")
+@inputs("cross_entropy")
 def _cross_entropy(rng: np.random.Generator) -> list[Case]:
     logits = normal(rng, 6, 4)
     target = labels(rng, 4, 6)
     target[2] = -100  # ignored
     return [
-        Case("labels, weight, ignore_index, label_smoothing", (logits, target), {"weight": uniform(rng, 0.5, 2, 4), "label_smoothing": 0.1}),
-        Case("probabilities, temperature=2", (logits, softmax(normal(rng, 6, 4))), {"temperature": 2.0}),
+        Case(
+            "labels, weight, ignore_index, label_smoothing",
+            (logits, target),
+            {"weight": uniform(rng, 0.5, 2, 4), "label_smoothing": 0.1},
+        ),
+        Case(
+            "probabilities, temperature=2",
+            (logits, softmax(normal(rng, 6, 4))),
+            {"temperature": 2.0},
+        ),
         Case("axis=1", (normal(rng, 2, 4, 3), labels(rng, 4, 2, 3)), {"axis": 1}),
     ]
 
@@ -48,17 +56,35 @@ def _sparse_categorical(rng: np.random.Generator) -> list[Case]:
 @inputs("binary_cross_entropy")
 def _bce(rng: np.random.Generator) -> list[Case]:
     pred = uniform(rng, 0.05, 0.95, 4, 3)
-    return [Case("soft targets, weight", (pred, uniform(rng, 0, 1, 4, 3)), {"weight": uniform(rng, 0.5, 2, 4, 3)})]
+    return [
+        Case(
+            "soft targets, weight",
+            (pred, uniform(rng, 0, 1, 4, 3)),
+            {"weight": uniform(rng, 0.5, 2, 4, 3)},
+        )
+    ]
 
 
 @inputs("binary_cross_entropy_with_logits")
 def _bce_logits(rng: np.random.Generator) -> list[Case]:
-    return [Case("pos_weight", (normal(rng, 4, 3), bits(rng, 4, 3)), {"pos_weight": uniform(rng, 0.5, 2, 3)})]
+    return [
+        Case(
+            "pos_weight",
+            (normal(rng, 4, 3), bits(rng, 4, 3)),
+            {"pos_weight": uniform(rng, 0.5, 2, 3)},
+        )
+    ]
 
 
 @inputs("sigmoid_focal_loss")
 def _sigmoid_focal(rng: np.random.Generator) -> list[Case]:
-    return [Case("alpha=0.25, gamma=2", (normal(rng, 4, 3), bits(rng, 4, 3)), {"alpha": 0.25, "gamma": 2.0})]
+    return [
+        Case(
+            "alpha=0.25, gamma=2",
+            (normal(rng, 4, 3), bits(rng, 4, 3)),
+            {"alpha": 0.25, "gamma": 2.0},
+        )
+    ]
 
 
 @inputs("softmax_focal_loss")
@@ -74,7 +100,8 @@ def _poly1(rng: np.random.Generator) -> list[Case]:
 @inputs("hinge", "squared_hinge", "soft_margin")
 def _hinge(rng: np.random.Generator) -> list[Case]:
     pred, target = until(
-        lambda: (normal(rng, 4, 3), signs(rng, 4, 3)), lambda c: np.all(np.abs(1 - c[0] * c[1]) > 0.05)
+        lambda: (normal(rng, 4, 3), signs(rng, 4, 3)),
+        lambda c: np.all(np.abs(1 - c[0] * c[1]) > 0.05),
     )
     return [Case("labels ±1", (pred, target))]
 
@@ -95,13 +122,36 @@ def _multi_margin(rng: np.random.Generator) -> list[Case]:
 
 @inputs("multilabel_soft_margin")
 def _multilabel_soft_margin(rng: np.random.Generator) -> list[Case]:
-    return [Case("weight", (normal(rng, 5, 4), bits(rng, 5, 4)), {"weight": uniform(rng, 0.5, 2, 4)})]
+    return [
+        Case("weight", (normal(rng, 5, 4), bits(rng, 5, 4)), {"weight": uniform(rng, 0.5, 2, 4)})
+    ]
+
+
+@inputs("chunked_cross_entropy")
+def _chunked_cross_entropy(rng: np.random.Generator) -> list[Case]:
+    target = labels(rng, 7, 6)
+    target[1] = -100
+    options = {"class_weight": uniform(rng, 0.5, 2, 7), "label_smoothing": 0.1}
+    return [
+        Case("class_weight, label_smoothing", (normal(rng, 6, 7), target), options),
+        Case("blocks 4x3", (normal(rng, 6, 7), target), {"chunk_size": 4, "vocab_chunk_size": 3}),
+    ]
 
 
 @inputs("linear_cross_entropy")
 def _linear_cross_entropy(rng: np.random.Generator) -> list[Case]:
     target = labels(rng, 7, 6)
+    target[1] = -100
+    hidden, weight, bias = normal(rng, 6, 3), normal(rng, 7, 3), normal(rng, 7)
     return [
-        Case("plain", (normal(rng, 6, 3), normal(rng, 7, 3), target)),
-        Case("bias", (normal(rng, 6, 3), normal(rng, 7, 3), target), {"bias": normal(rng, 7)}),
+        Case(
+            "bias, class_weight",
+            (hidden, weight, target),
+            {"bias": bias, "class_weight": uniform(rng, 0.5, 2, 7)},
+        ),
+        Case(
+            "blocks 4x3, label_smoothing",
+            (hidden, weight, target),
+            {"chunk_size": 4, "vocab_chunk_size": 3, "label_smoothing": 0.1},
+        ),
     ]

@@ -17,8 +17,13 @@ def _distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @inputs("contrastive")
 def _contrastive(rng: np.random.Generator) -> list[Case]:
-    x1, x2 = until(lambda: (normal(rng, 5, 3), normal(rng, 5, 3)), lambda p: np.all(np.abs(_distance(*p) - 2.0) > 0.1))
-    return [Case("margin=2", (x1, x2, bits(rng, 5)), {"margin": 2.0, "weight": uniform(rng, 0.5, 2, 5)})]
+    x1, x2 = until(
+        lambda: (normal(rng, 5, 3), normal(rng, 5, 3)),
+        lambda p: np.all(np.abs(_distance(*p) - 2.0) > 0.1),
+    )
+    return [
+        Case("margin=2", (x1, x2, bits(rng, 5)), {"margin": 2.0, "weight": uniform(rng, 0.5, 2, 5)})
+    ]
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -27,7 +32,10 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @inputs("cosine_embedding")
 def _cosine_embedding(rng: np.random.Generator) -> list[Case]:
-    x1, x2 = until(lambda: (normal(rng, 6, 3), normal(rng, 6, 3)), lambda p: np.all(np.abs(_cosine(*p) - 0.2) > 0.05))
+    x1, x2 = until(
+        lambda: (normal(rng, 6, 3), normal(rng, 6, 3)),
+        lambda p: np.all(np.abs(_cosine(*p) - 0.2) > 0.05),
+    )
     return [Case("margin=0.2", (x1, x2, signs(rng, 6)), {"margin": 0.2})]
 
 
@@ -51,7 +59,10 @@ def _triplet_margin(rng: np.random.Generator) -> list[Case]:
     def ok(t: tuple[np.ndarray, ...]) -> bool:
         a, p, n = t
         near = _distance(a, p) - np.minimum(_distance(a, n), _distance(p, n)) + 1.0
-        return bool(np.all(np.abs(_distance(a, p) - _distance(a, n) + 1.0) > 0.05) and np.all(np.abs(near) > 0.05))
+        return bool(
+            np.all(np.abs(_distance(a, p) - _distance(a, n) + 1.0) > 0.05)
+            and np.all(np.abs(near) > 0.05)
+        )
 
     a, p, n = until(lambda: (normal(rng, 5, 3), normal(rng, 5, 3), normal(rng, 5, 3)), ok)
     return [
@@ -92,8 +103,14 @@ def _tversky(rng: np.random.Generator) -> list[Case]:
     logits = normal(rng, 2, 5, 3)
     target = labels(rng, 3, 2, 5)
     return [
-        Case("alpha=0.3, beta=0.7, logits", (logits, _one_hot(target, 3)), {"alpha": 0.3, "beta": 0.7, "from_logits": True}),
-        Case("focal gamma=1.5", (softmax(logits), target), {"alpha": 0.3, "beta": 0.7, "gamma": 1.5}),
+        Case(
+            "alpha=0.3, beta=0.7, logits",
+            (logits, _one_hot(target, 3)),
+            {"alpha": 0.3, "beta": 0.7, "from_logits": True},
+        ),
+        Case(
+            "focal gamma=1.5", (softmax(logits), target), {"alpha": 0.3, "beta": 0.7, "gamma": 1.5}
+        ),
     ]
 
 

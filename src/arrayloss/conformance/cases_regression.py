@@ -6,7 +6,6 @@ import numpy as np
 
 from .inputs import Case, inputs, normal, pair_away_from, uniform, weight_and_mask
 
-
 # -------------------------------------------------------------------- regression
 
 
@@ -24,7 +23,11 @@ def _huber(rng: np.random.Generator) -> list[Case]:
     pred, target = pair_away_from(rng, (0.7,), 4, 3)
     return [
         Case("delta=0.7", (pred, target), {"delta": 0.7}),
-        Case("delta=0.7, weight", (pred, target), {"delta": 0.7, "weight": uniform(rng, 0.5, 2, 4, 3)}),
+        Case(
+            "delta=0.7, weight",
+            (pred, target),
+            {"delta": 0.7, "weight": uniform(rng, 0.5, 2, 4, 3)},
+        ),
     ]
 
 
@@ -43,7 +46,10 @@ def _msle(rng: np.random.Generator) -> list[Case]:
 def _mape(rng: np.random.Generator) -> list[Case]:
     pred, target = pair_away_from(rng, (0.0,), 4, 3)
     target = np.where(np.abs(target) < 0.2, 0.5, target)
-    return [Case("plain", (pred, target)), Case("weight", (pred, target), {"weight": uniform(rng, 0.5, 2, 4, 3)})]
+    return [
+        Case("plain", (pred, target)),
+        Case("weight", (pred, target), {"weight": uniform(rng, 0.5, 2, 4, 3)}),
+    ]
 
 
 @inputs("quantile")
@@ -57,7 +63,9 @@ def _poisson_nll(rng: np.random.Generator) -> list[Case]:
     counts = rng.poisson(2.0, (4, 3)).astype(np.float64)
     return [
         Case("log_input", (normal(rng, 4, 3), counts)),
-        Case("rate, full", (uniform(rng, 0.2, 3, 4, 3), counts), {"log_input": False, "full": True}),
+        Case(
+            "rate, full", (uniform(rng, 0.2, 3, 4, 3), counts), {"log_input": False, "full": True}
+        ),
     ]
 
 

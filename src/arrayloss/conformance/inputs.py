@@ -87,7 +87,9 @@ def bits(rng: np.random.Generator, *shape: int) -> np.ndarray:
     return (rng.random(shape) < 0.5).astype(np.float64)
 
 
-def pair_away_from(rng: np.random.Generator, kinks: tuple[float, ...], *shape: int) -> tuple[np.ndarray, np.ndarray]:
+def pair_away_from(
+    rng: np.random.Generator, kinks: tuple[float, ...], *shape: int
+) -> tuple[np.ndarray, np.ndarray]:
     """``pred, target`` whose difference keeps 0.05 away from ``±kink`` for each kink."""
     target = normal(rng, *shape)
     d = normal(rng, *shape)
@@ -103,11 +105,11 @@ def weight_and_mask(rng: np.random.Generator, *shape: int) -> dict[str, Any]:
     return {"weight": uniform(rng, 0.5, 2.0, *shape), "where": mask}
 
 
-def until(draw: Callable[[], Any], ok: Callable[[Any], bool]) -> Any:
+def until(draw: Callable[[], Any], ok: Callable[[Any], Any]) -> Any:
     """The first ``draw()`` for which ``ok`` holds (used to keep inputs off kinks)."""
     for _ in range(1000):
         value = draw()
-        if ok(value):
+        if bool(ok(value)):
             return value
     raise RuntimeError("could not draw inputs away from the kinks")
 

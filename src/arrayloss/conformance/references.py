@@ -35,7 +35,9 @@ class Reference:
 
     library: str
     function: str
-    compute: Callable[[Sequence[Any], dict[str, Any], Sequence[str], Sequence[str]], ReferenceResult | None]
+    compute: Callable[
+        [Sequence[Any], dict[str, Any], Sequence[str], Sequence[str]], ReferenceResult | None
+    ]
 
     def run(self, case: Case, names: Sequence[str], wrt: Sequence[str]) -> ReferenceResult | None:
         options = dict(case.options)
@@ -63,7 +65,9 @@ class Reference:
 REFERENCES: dict[str, Reference] = {}
 
 
-def reference(name: str, library: str, function: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def reference(
+    name: str, library: str, function: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorate(compute: Callable[..., Any]) -> Callable[..., Any]:
         REFERENCES[name] = Reference(library, function, compute)
         return compute
@@ -75,12 +79,16 @@ def reference(name: str, library: str, function: str) -> Callable[[Callable[...,
 
 
 def torch_autograd(
-    fn: Callable[..., Any], args: Sequence[Any], names: Sequence[str], wrt: Sequence[str], **kwargs: Any
+    fn: Callable[..., Any],
+    args: Sequence[Any],
+    names: Sequence[str],
+    wrt: Sequence[str],
+    **kwargs: Any,
 ) -> ReferenceResult:
     """Value and gradients of ``fn(*tensors, **kwargs)`` by PyTorch autograd in float64."""
     import torch
 
-    tensors = []
+    tensors: list[Any] = []
     leaves = {}
     for name, a in zip(names, args, strict=False):
         if isinstance(a, (int, float)) or a is None:
@@ -94,7 +102,9 @@ def torch_autograd(
                 leaves[name] = t
         tensors.append(t)
     kwargs = {
-        k: torch.from_numpy(np.asarray(v, dtype=np.float64)) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v
+        k: torch.from_numpy(np.asarray(v, dtype=np.float64))
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f"
+        else v
         for k, v in kwargs.items()
     }
     with warnings.catch_warnings():
@@ -108,7 +118,9 @@ def torch_autograd(
 def _torch(name: str, function: str, **fixed: Any) -> None:
     """Register ``torch.nn.functional.<function>`` with the case's options passed through."""
 
-    def compute(args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]) -> ReferenceResult:
+    def compute(
+        args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]
+    ) -> ReferenceResult:
         import torch.nn.functional as F
 
         return torch_autograd(getattr(F, function), args, names, wrt, **fixed, **options)
@@ -125,15 +137,21 @@ _torch("gaussian_nll", "gaussian_nll_loss")
 
 
 @reference("rmse", "torch", "sqrt of torch.nn.functional.mse_loss")
-def _rmse(args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]) -> ReferenceResult:
+def _rmse(
+    args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]
+) -> ReferenceResult:
     import torch
     import torch.nn.functional as F
 
-    return torch_autograd(lambda p, t, **kw: torch.sqrt(F.mse_loss(p, t, **kw)), args, names, wrt, **options)
+    return torch_autograd(
+        lambda p, t, **kw: torch.sqrt(F.mse_loss(p, t, **kw)), args, names, wrt, **options
+    )
 
 
 @reference("cross_entropy", "torch", "torch.nn.functional.cross_entropy")
-def _cross_entropy(args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]) -> ReferenceResult:
+def _cross_entropy(
+    args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]
+) -> ReferenceResult:
     import torch
     import torch.nn.functional as F
 
@@ -162,10 +180,12 @@ _torch("hinge_embedding", "hinge_embedding_loss")
 _torch("triplet_margin", "triplet_margin_loss")
 
 
-def _keras_categorical(sparse: bool) -> Callable[..., ReferenceResult]:
+def _keras_categorical(sparse: bool) -> Callable[..., ReferenceResult | None]:
     """Keras 3's (sparse) categorical cross-entropy written in PyTorch (Keras is optional)."""
 
-    def compute(args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]) -> ReferenceResult | None:
+    def compute(
+        args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]
+    ) -> ReferenceResult | None:
         import torch
         import torch.nn.functional as F
 
@@ -186,34 +206,55 @@ def _keras_categorical(sparse: bool) -> Callable[..., ReferenceResult]:
 
 
 REFERENCES["categorical_cross_entropy"] = Reference(
-    "torch", "keras.losses.categorical_crossentropy (its formula in PyTorch)", _keras_categorical(False)
+    "torch",
+    "keras.losses.categorical_crossentropy (its formula in PyTorch)",
+    _keras_categorical(False),
 )
 REFERENCES["sparse_categorical_cross_entropy"] = Reference(
-    "torch", "keras.losses.sparse_categorical_crossentropy (its formula in PyTorch)", _keras_categorical(True)
+    "torch",
+    "keras.losses.sparse_categorical_crossentropy (its formula in PyTorch)",
+    _keras_categorical(True),
 )
 
 
-def _linear_cross_entropy(args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]) -> ReferenceResult | None:
+def _vocab_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The large-vocabulary losses' options in ``F.cross_entropy``'s terms."""
+    options.pop("chunk_size", None)
+    options.pop("vocab_chunk_size", None)
+    if "class_weight" in options:
+        options["weight"] = options.pop("class_weight")
+    return options
+
+
+def _linear_cross_entropy(
+    args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]
+) -> ReferenceResult | None:
     import torch.nn.functional as F
 
+    options = _vocab_options(options)
     bias = options.pop("bias", None)
-    if options:
-        return None
-    names = [*names[: len(args)], "bias"] if bias is not None else list(names)
-    if bias is not None:
-        args = [*args, bias]
+    hidden, weight, target = args
 
-    def loss(hidden: Any, weight: Any, target: Any, bias: Any = None) -> Any:
-        return F.cross_entropy(F.linear(hidden, weight, bias), target)
+    def loss(h: Any, w: Any, y: Any, b: Any = None, /, **kw: Any) -> Any:
+        return F.cross_entropy(F.linear(h, w, b), y, **kw)
 
-    return torch_autograd(loss, args, names, [*wrt, "bias"])
+    names = ["hidden", "weight", "target", "bias"]
+    return torch_autograd(loss, [hidden, weight, target, bias], names, wrt, **options)
+
+
+def _chunked_cross_entropy(
+    args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]
+) -> ReferenceResult | None:
+    import torch.nn.functional as F
+
+    return torch_autograd(F.cross_entropy, args, names, wrt, **_vocab_options(options))
 
 
 REFERENCES["linear_cross_entropy"] = Reference(
     "torch", "torch.nn.functional.cross_entropy of hidden @ weight.T + bias", _linear_cross_entropy
 )
 REFERENCES["chunked_cross_entropy"] = Reference(
-    "torch", "torch.nn.functional.cross_entropy", REFERENCES["cross_entropy"].compute
+    "torch", "torch.nn.functional.cross_entropy", _chunked_cross_entropy
 )
 
 

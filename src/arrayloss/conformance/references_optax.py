@@ -9,11 +9,12 @@ import numpy as np
 
 from .references import REFERENCES, Reference, ReferenceResult, reference
 
-
 # -------------------------------------------------------------------------- optax
 
 
-def jax_grad(fn: Callable[..., Any], args: Sequence[Any], names: Sequence[str], wrt: Sequence[str]) -> ReferenceResult:
+def jax_grad(
+    fn: Callable[..., Any], args: Sequence[Any], names: Sequence[str], wrt: Sequence[str]
+) -> ReferenceResult:
     """Value and gradients of the scalar ``fn(*arrays)`` by ``jax.value_and_grad`` (x64)."""
     import jax
 
@@ -23,7 +24,9 @@ def jax_grad(fn: Callable[..., Any], args: Sequence[Any], names: Sequence[str], 
     arrays = [jnp.asarray(a) for a in args]
     positions = [i for i, n in enumerate(names[: len(args)]) if n in wrt]
     value, grads = jax.value_and_grad(fn, argnums=tuple(positions))(*arrays)
-    return np.asarray(value), {names[i]: np.asarray(g) for i, g in zip(positions, grads, strict=True)}
+    return np.asarray(value), {
+        names[i]: np.asarray(g) for i, g in zip(positions, grads, strict=True)
+    }
 
 
 def _weighted_mean(per_element: Any, weight: Any) -> Any:
@@ -35,11 +38,15 @@ def _weighted_mean(per_element: Any, weight: Any) -> Any:
 
 
 @reference("log_cosh", "optax", "optax.losses.log_cosh")
-def _log_cosh(args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]) -> ReferenceResult:
+def _log_cosh(
+    args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]
+) -> ReferenceResult:
     import optax
 
     weight = options.get("weight")
-    return jax_grad(lambda p, t: _weighted_mean(optax.losses.log_cosh(p, t), weight), args, names, wrt)
+    return jax_grad(
+        lambda p, t: _weighted_mean(optax.losses.log_cosh(p, t), weight), args, names, wrt
+    )
 
 
 # ------------------------------------------------------------------- scikit-learn
@@ -48,7 +55,9 @@ def _log_cosh(args: Sequence[Any], options: dict[str, Any], names: Sequence[str]
 def _sklearn(name: str, function: str, **fixed: Any) -> None:
     """Register ``sklearn.metrics.<function>(y_true, y_pred, sample_weight=...)`` (values only)."""
 
-    def compute(args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]) -> ReferenceResult:
+    def compute(
+        args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]
+    ) -> ReferenceResult:
         import sklearn.metrics
 
         pred, target = (np.ravel(a) for a in args[:2])
@@ -57,8 +66,12 @@ def _sklearn(name: str, function: str, **fixed: Any) -> None:
         if len(kwargs) != len(options):
             unknown = sorted(set(options) - set(fixed))
             raise ValueError(f"no scikit-learn equivalent for the options {unknown}")
-        sample_weight = None if weight is None else np.ravel(np.broadcast_to(weight, np.shape(args[0])))
-        value = getattr(sklearn.metrics, function)(target, pred, sample_weight=sample_weight, **kwargs)
+        sample_weight = (
+            None if weight is None else np.ravel(np.broadcast_to(weight, np.shape(args[0])))
+        )
+        value = getattr(sklearn.metrics, function)(
+            target, pred, sample_weight=sample_weight, **kwargs
+        )
         return np.asarray(value), {}
 
     REFERENCES[name] = Reference("sklearn", f"sklearn.metrics.{function}", compute)
@@ -73,7 +86,9 @@ _sklearn("msle", "mean_squared_log_error")
 def _optax_mean(name: str, function: str, **fixed: Any) -> None:
     """Register the mean of ``optax.losses.<function>(pred, target, **options)``."""
 
-    def compute(args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]) -> ReferenceResult | None:
+    def compute(
+        args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]
+    ) -> ReferenceResult | None:
         import optax
 
         weight = options.pop("weight", None)
@@ -92,7 +107,9 @@ _optax_mean("cosine_similarity_loss", "cosine_distance", eps="epsilon")
 
 
 @reference("poly1_cross_entropy", "optax", "optax.losses.poly_loss_cross_entropy")
-def _poly1(args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]) -> ReferenceResult | None:
+def _poly1(
+    args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]
+) -> ReferenceResult | None:
     import optax
 
     logits, target = args
@@ -102,12 +119,17 @@ def _poly1(args: Sequence[Any], options: dict[str, Any], names: Sequence[str], w
     if options:
         return None
     return jax_grad(
-        lambda x, t: optax.losses.poly_loss_cross_entropy(x, t, epsilon=epsilon).mean(), [logits, target], names, wrt
+        lambda x, t: optax.losses.poly_loss_cross_entropy(x, t, epsilon=epsilon).mean(),
+        [logits, target],
+        names,
+        wrt,
     )
 
 
 @reference("ntxent", "optax", "optax.losses.ntxent")
-def _ntxent(args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]) -> ReferenceResult | None:
+def _ntxent(
+    args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]
+) -> ReferenceResult | None:
     import optax
 
     temperature = options.pop("temperature", 0.07)
@@ -120,7 +142,9 @@ def _ntxent(args: Sequence[Any], options: dict[str, Any], names: Sequence[str], 
 def _dice_family(tversky: bool) -> Callable[..., ReferenceResult | None]:
     """optax's ``dice_loss`` (softmax of logits, one-hot targets); see the docstrings."""
 
-    def compute(args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]) -> ReferenceResult | None:
+    def compute(
+        args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]
+    ) -> ReferenceResult | None:
         import optax
 
         logits, target = args
@@ -130,22 +154,30 @@ def _dice_family(tversky: bool) -> Callable[..., ReferenceResult | None]:
         if tversky:
             if options.pop("gamma", 1.0) != 1.0:
                 return None
-            kwargs.update(alpha=options.pop("alpha", 0.5), beta=options.pop("beta", 0.5), smooth=1e-5)
+            kwargs.update(
+                alpha=options.pop("alpha", 0.5), beta=options.pop("beta", 0.5), smooth=1e-5
+            )
         else:
             kwargs["smooth"] = 0.5e-5  # optax's smooth s is smooth_nr = smooth_dr = 2 s
         if options:
             return None
-        return jax_grad(lambda x, t: optax.losses.dice_loss(x, t, **kwargs).mean(), [logits, target], names, wrt)
+        return jax_grad(
+            lambda x, t: optax.losses.dice_loss(x, t, **kwargs).mean(), [logits, target], names, wrt
+        )
 
     return compute
 
 
 REFERENCES["dice"] = Reference("optax", "optax.losses.dice_loss", _dice_family(False))
-REFERENCES["tversky"] = Reference("optax", "optax.losses.dice_loss(alpha, beta)", _dice_family(True))
+REFERENCES["tversky"] = Reference(
+    "optax", "optax.losses.dice_loss(alpha, beta)", _dice_family(True)
+)
 
 
 @reference("js_div", "scipy", "scipy.spatial.distance.jensenshannon (squared)")
-def _js_div(args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]) -> ReferenceResult | None:
+def _js_div(
+    args: Sequence[Any], options: dict[str, Any], names: Sequence[str], wrt: Sequence[str]
+) -> ReferenceResult | None:
     from scipy.spatial.distance import jensenshannon
 
     if options:

@@ -45,7 +45,9 @@ def relative_error(actual: Any, desired: Any) -> float:
     if a.shape != d.shape:
         return math.inf
     finite = np.isfinite(d)
-    if not np.array_equal(np.isnan(a), np.isnan(d)) or not np.array_equal(a[~finite & ~np.isnan(d)], d[~finite & ~np.isnan(d)]):
+    if not np.array_equal(np.isnan(a), np.isnan(d)) or not np.array_equal(
+        a[~finite & ~np.isnan(d)], d[~finite & ~np.isnan(d)]
+    ):
         return math.inf
     if not finite.any():
         return 0.0
@@ -119,11 +121,15 @@ class Report:
         found = []
         for (loss, label), m in self.cells.items():
             if not m.passed(self.tolerance):
-                found.append((loss, label, m.error or f"relative error {m.worst:.3g} > {self.tolerance:.3g}"))
+                found.append(
+                    (loss, label, m.error or f"relative error {m.worst:.3g} > {self.tolerance:.3g}")
+                )
         ref_tol = TOLERANCES["float64"]
         for loss, (_, m) in self.references.items():
             if not m.passed(ref_tol):
-                found.append((loss, "reference", m.error or f"relative error {m.worst:.3g} > {ref_tol:.3g}"))
+                found.append(
+                    (loss, "reference", m.error or f"relative error {m.worst:.3g} > {ref_tol:.3g}")
+                )
         return found
 
     @property
@@ -144,7 +150,8 @@ class Report:
                 if ref is None
                 else {"function": ref[0], **ref[1].as_dict(TOLERANCES["float64"])},
                 "backends": {
-                    t.label: self.cells[(spec_name, t.label)].as_dict(self.tolerance) for t in self.targets
+                    t.label: self.cells[(spec_name, t.label)].as_dict(self.tolerance)
+                    for t in self.targets
                 },
             }
         return {
@@ -179,13 +186,15 @@ def _fastpaths_off() -> Iterator[None]:
 def differentiable(name: str, case: Case) -> tuple[str, ...]:
     """The differentiable arguments of loss ``name`` that ``case`` passes as floating arrays."""
     spec = get_spec(name)
-    given = {
-        n for n, a in zip(spec.args, case.args, strict=False) if isinstance(a, np.ndarray) and a.dtype.kind == "f"
-    }
+    # Array arguments passed by keyword (linear_cross_entropy's bias) count too.
+    named = [*zip(spec.args, case.args, strict=False), *case.options.items()]
+    given = {n for n, a in named if isinstance(a, np.ndarray) and a.dtype.kind == "f"}
     return tuple(n for n in spec.wrt if n in given)
 
 
-def evaluate(fn: Callable[..., Any], case: Case, target: Target, dtype: str, wrt: tuple[str, ...]) -> tuple[np.ndarray, list[np.ndarray]]:
+def evaluate(
+    fn: Callable[..., Any], case: Case, target: Target, dtype: str, wrt: tuple[str, ...]
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """``(value, gradients)`` of ``case`` on ``target``, as NumPy float64 arrays.
 
     The value is taken from a plain call (the path that JAX and PyTorch autodiff wire
@@ -199,7 +208,9 @@ def evaluate(fn: Callable[..., Any], case: Case, target: Target, dtype: str, wrt
     value, grads = value_and_grad(fn, wrt=wrt)(*args, **options)
     plain, value, *grads = to_numpy_all(plain, value, *grads)
     if relative_error(value, plain) > TOLERANCES[dtype]:
-        raise AssertionError(f"the value from value_and_grad ({value}) differs from the plain call ({plain})")
+        raise AssertionError(
+            f"the value from value_and_grad ({value}) differs from the plain call ({plain})"
+        )
     return plain, grads
 
 
@@ -211,7 +222,9 @@ def _rounded(case: Case, dtype: str) -> Case:
             return x.astype(dtype).astype(np.float64)
         return x
 
-    return Case(case.label, tuple(cast(a) for a in case.args), {k: cast(v) for k, v in case.options.items()})
+    return Case(
+        case.label, tuple(cast(a) for a in case.args), {k: cast(v) for k, v in case.options.items()}
+    )
 
 
 _NUMPY = Target("numpy", "numpy", "cpu", np.__version__)
@@ -238,7 +251,10 @@ def measure(name: str, targets: Sequence[Target], dtype: str = "float64") -> dic
                 base_value, base_grads = evaluate(fn, rounded, _NUMPY, "float64", wrt)
         except Exception as exc:
             for m in results.values():
-                m.error = m.error or f"NumPy float64 baseline failed on case {case.label!r}: {_describe(exc)}"
+                m.error = (
+                    m.error
+                    or f"NumPy float64 baseline failed on case {case.label!r}: {_describe(exc)}"
+                )
             continue
         for t in targets:
             m = results[t.label]

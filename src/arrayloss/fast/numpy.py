@@ -11,4 +11,5 @@ runs. Importing this module registers the fast path of every family.
 from __future__ import annotations
 
 from . import numpy_regression as numpy_regression
+from . import numpy_rows as numpy_rows
 from . import numpy_softmax as numpy_softmax

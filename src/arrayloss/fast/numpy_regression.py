@@ -16,6 +16,7 @@ import numpy as np
 
 from . import register
 from ._chunks import cotangent_scale, none_cotangent, plain_float_arrays, run_chunks
+from .numpy_rows import rows_fast_path
 
 __all__ = ["ELEMENTWISE_CHUNK"]
 
@@ -35,14 +36,20 @@ def _elementwise(
     *,
     value_scale: float = 1.0,
 ) -> Any:
-    """Run a loss of ``d = pred - target`` whose target gradient is minus the pred gradient."""
+    """Run a loss of ``d = pred - target`` whose target gradient is minus the pred gradient.
+
+    Cases outside the fused pass (broadcasting, say) go to the row-chunked kernel.
+    """
     if problem.weight is not None or problem.where is not None:
         return NotImplemented
     pred, target = problem.arrays[0], problem.arrays[1]
-    if not plain_float_arrays(pred, target) or pred.shape != target.shape or pred.size == 0:
-        return NotImplemented
-    if any(name not in ("pred", "target") for name in wrt):
-        return NotImplemented
+    if (
+        not plain_float_arrays(pred, target)
+        or pred.shape != target.shape
+        or pred.size == 0
+        or any(name not in ("pred", "target") for name in wrt)
+    ):
+        return rows_fast_path(problem, wrt, cotangent)
     n = pred.size
     dtype = pred.dtype
     reduction = problem.reduction

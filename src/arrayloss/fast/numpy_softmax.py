@@ -8,8 +8,9 @@ The logits are read once and the gradient written once, with no other buffer of 
 logits' size: peak extra memory is the gradient plus a few chunks.
 
 Covered: integer targets, classes on the last axis of C-contiguous float32/float64
-logits, ``weight``, ``ignore_index``, ``temperature``, every reduction; label smoothing,
-``where`` and probability targets fall back to the generic kernel.
+logits, ``weight``, ``ignore_index``, ``temperature``, every reduction. Label smoothing,
+probability targets and other class axes run the generic kernel on chunks of rows
+(:mod:`.numpy_rows`); ``where`` runs the generic kernel.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from . import register
 from ._chunks import cotangent_scale, none_cotangent, plain_float_arrays, run_chunks
+from .numpy_rows import rows_fast_path
 
 __all__ = ["ROW_CHUNK_BYTES"]
 
@@ -62,7 +64,7 @@ def cross_entropy(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
         or problem.weight is not None
         or wrt not in ((), ("logits",))
     ):
-        return NotImplemented
+        return rows_fast_path(problem, wrt, cotangent)
     logits, target = problem.arrays
     if (
         not plain_float_arrays(logits)
@@ -72,7 +74,7 @@ def cross_entropy(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
         or type(target) is not np.ndarray
         or target.dtype.kind not in "iu"
     ):
-        return NotImplemented
+        return rows_fast_path(problem, wrt, cotangent)
     dtype = logits.dtype
     class_weight = options.get("class_weight")
     if class_weight is not None and (

@@ -49,7 +49,11 @@ def _scale(cotangent: Any, factor: float) -> Any:
 
 @register("mse", "torch")
 def mse(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
-    """``d = pred - target`` once; the value is ``dot(d, d)``, the gradient ``d *= 2 s``."""
+    """``d = pred - target`` once; the value is ``dot(d, d)``, the gradient ``d *= 2 s``.
+
+    One full-size buffer per call (``d``, which becomes the gradient), where the generic
+    kernel allocates ``d``, ``d * d`` and the broadcast cotangent.
+    """
     pair = _plain_pair(problem, wrt)
     if pair is None:
         return NotImplemented

@@ -118,11 +118,19 @@ class _Rows:
 
 
 def _row_block(
-    xp: ModuleType, target: Any, class_weight: Any, ignore_index: int, rows: tuple[int, int], dtype: Any
+    xp: ModuleType,
+    target: Any,
+    class_weight: Any,
+    ignore_index: int,
+    rows: tuple[int, int],
+    dtype: Any,
+    n_classes: int,
 ) -> _Rows:
     y = target[rows[0] : rows[1]]
     keep = y != ignore_index
-    safe = xp.where(keep, y, xp.zeros_like(y))
+    # labels outside [0, V) raise on eager backends before the kernel; under JAX and
+    # Dask they give a NaN loss (see invalid_rows)
+    safe = xp.where(keep & (y >= 0) & (y < n_classes), y, xp.zeros_like(y))
     if class_weight is None:
         w_y = xp.ones(y.shape, dtype=dtype)
     else:
@@ -163,7 +171,9 @@ def _block_grad(
             if class_weight is None
             else class_weight[cols[0] : cols[1]]
         )
-        dz = dz - xp.expand_dims(c * (smoothing / n_classes), axis=1) * xp.expand_dims(w_cols, axis=0)
+        dz = dz - xp.expand_dims(c * (smoothing / n_classes), axis=1) * xp.expand_dims(
+            w_cols, axis=0
+        )
     return dz
 
 
@@ -193,7 +203,7 @@ def sweep(
     col_ranges = _ranges(n_classes, options.vocab_chunk_size) or [(0, 0)]
     losses = []
     for rows in _ranges(n_rows, options.chunk_size):
-        info = _row_block(xp, target, class_weight, options.ignore_index, rows, dtype)
+        info = _row_block(xp, target, class_weight, options.ignore_index, rows, dtype, n_classes)
         if len(col_ranges) == 1:
             z = source.block(xp, rows, col_ranges[0])
             lse = _lse_block(xp, z)
@@ -201,17 +211,24 @@ def sweep(
             z_weighted = _weighted_sum(xp, z, class_weight, col_ranges[0]) if smoothing else None
             blocks = [z]
         else:
-            lse, z_target, z_weighted = _streamed_stats(xp, source, rows, col_ranges, info, class_weight, smoothing)
+            lse, z_target, z_weighted = _streamed_stats(
+                xp, source, rows, col_ranges, info, class_weight, smoothing
+            )
             blocks = []
         loss = (1 - smoothing) * info.w_target * (lse - z_target)
         if smoothing:
             loss = loss + (smoothing / n_classes) * (w_sum * lse - z_weighted)
-        losses.append(xp.where(info.keep, loss, xp.zeros_like(loss)))
+        loss = xp.where(info.keep, loss, xp.zeros_like(loss))
+        y = target[rows[0] : rows[1]]
+        invalid = info.keep & ((y < 0) | (y >= n_classes))
+        losses.append(xp.where(invalid, xp.full_like(loss, math.nan), loss))
         if cot is not None and on_block_grad is not None:
             c = cot[rows[0] : rows[1]]
             for cols in col_ranges:
                 z = blocks[0] if blocks else source.block(xp, rows, cols)
-                dz = _block_grad(xp, z, lse, info, c, cols, class_weight, smoothing, n_classes, w_sum)
+                dz = _block_grad(
+                    xp, z, lse, info, c, cols, class_weight, smoothing, n_classes, w_sum
+                )
                 on_block_grad(rows, cols, dz)
     if not losses:
         return xp.zeros((0,), dtype=dtype)
@@ -267,7 +284,9 @@ class GradientBlocks:
     :class:`GivenLogits` the blocks themselves are the gradient of ``logits``.
     """
 
-    def __init__(self, xp: ModuleType, source: GivenLogits | LinearLogits, wrt: tuple[str, ...]) -> None:
+    def __init__(
+        self, xp: ModuleType, source: GivenLogits | LinearLogits, wrt: tuple[str, ...]
+    ) -> None:
         self.xp = xp
         self.source = source
         self.wrt = wrt
@@ -284,13 +303,19 @@ class GradientBlocks:
             return
         if "hidden" in self.wrt:
             part = xp.matmul(dz, source.weight[cols[0] : cols[1], :])
-            self.row_parts[rows] = part if rows not in self.row_parts else self.row_parts[rows] + part
+            self.row_parts[rows] = (
+                part if rows not in self.row_parts else self.row_parts[rows] + part
+            )
         if "weight" in self.wrt:
             part = xp.matmul(xp.matrix_transpose(dz), source.hidden[rows[0] : rows[1], :])
-            self.col_parts[cols] = part if cols not in self.col_parts else self.col_parts[cols] + part
+            self.col_parts[cols] = (
+                part if cols not in self.col_parts else self.col_parts[cols] + part
+            )
         if "bias" in self.wrt:
             part = xp.sum(dz, axis=0)
-            self.bias_parts[cols] = part if cols not in self.bias_parts else self.bias_parts[cols] + part
+            self.bias_parts[cols] = (
+                part if cols not in self.bias_parts else self.bias_parts[cols] + part
+            )
 
     def result(self) -> tuple[Any, ...]:
         xp = self.xp
@@ -299,7 +324,10 @@ class GradientBlocks:
         for name in self.wrt:
             if name == "logits":
                 assert isinstance(source, GivenLogits)
-                blocks = [xp.concat(parts, axis=1) if len(parts) > 1 else parts[0] for parts in self.logit_rows.values()]
+                blocks = [
+                    xp.concat(parts, axis=1) if len(parts) > 1 else parts[0]
+                    for parts in self.logit_rows.values()
+                ]
                 out.append(_concat(xp, blocks, 0, source.logits))
             elif name == "hidden":
                 assert isinstance(source, LinearLogits)

@@ -92,8 +92,8 @@ def mask_loss(xp: ModuleType, loss: Any, tgt: IndexTarget) -> Any:
 
 def mask_cotangent(xp: ModuleType, cot: Any, tgt: IndexTarget) -> Any:
     """The cotangent of used samples; NaN for out-of-range labels that count."""
-    cot = xp.where(tgt.used, cot, xp.zeros_like(cot))
-    return xp.where(tgt.bad & (cot != 0), xp.full_like(cot, math.nan), cot)
+    kept = xp.where(tgt.used, cot, xp.zeros_like(cot))
+    return xp.where(tgt.bad & (cot != 0), xp.full_like(kept, math.nan), kept)
 
 
 class Softmax(NamedTuple):
@@ -107,7 +107,11 @@ class Softmax(NamedTuple):
 
 def softmax_parts(xp: ModuleType, logits: Any, axis: int, temperature: float = 1.0) -> Softmax:
     x = logits if temperature == 1 else logits / temperature
-    m = safe_max(xp, x, axis)
+    if math.prod(x.shape) == 0:  # nothing to shift, and Dask's max fails on empty chunks
+        shape = tuple(1 if i == axis else s for i, s in enumerate(x.shape))
+        m = xp.zeros(shape, dtype=x.dtype, device=device(x))
+    else:
+        m = safe_max(xp, x, axis)
     e = xp.exp(x - m)
     s = xp.sum(e, axis=axis, keepdims=True)
     return Softmax(x=x, e=e, s=s, lse=xp.log(s) + m)

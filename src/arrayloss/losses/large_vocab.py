@@ -31,6 +31,7 @@ Namespace = ModuleType | str | None
 
 
 def _options(options: dict[str, Any]) -> k.SweepOptions:
+    """The sweep's options (``overwrite_logits`` only concerns the NumPy fast path)."""
     return k.SweepOptions(
         ignore_index=options["ignore_index"],
         label_smoothing=options["label_smoothing"],
@@ -72,13 +73,25 @@ def _make_kernels(name: str) -> tuple[Any, Any, dict[str, Any]]:
 
 
 def _grads(
-    xp: ModuleType, name: str, arrays: tuple[Any, ...], options: dict[str, Any], cot: Any, wrt: tuple[str, ...]
+    xp: ModuleType,
+    name: str,
+    arrays: tuple[Any, ...],
+    options: dict[str, Any],
+    cot: Any,
+    wrt: tuple[str, ...],
 ) -> tuple[Any, tuple[Any, ...]]:
     """One sweep: per-row losses and the gradients for ``wrt`` given the row cotangent."""
     source, target, class_weight = _source(name, arrays)
     blocks = k.GradientBlocks(xp, source, wrt)
     losses = k.sweep(
-        xp, source, target, class_weight, _options(options), arrays[0].dtype, cot=cot, on_block_grad=blocks.add
+        xp,
+        source,
+        target,
+        class_weight,
+        _options(options),
+        arrays[0].dtype,
+        cot=cot,
+        on_block_grad=blocks.add,
     )
     return losses, blocks.result()
 
@@ -88,6 +101,15 @@ _LINEAR_VALUE, _LINEAR_VJP, _LINEAR_GRADS = _make_kernels("linear_cross_entropy"
 
 #: The gradient tables of the two losses.
 GRADS = {"chunked_cross_entropy": _CHUNKED_GRADS, "linear_cross_entropy": _LINEAR_GRADS}
+
+
+def _jax_value(problem: Problem) -> Any:
+    from ..fast import large_vocab_jax
+
+    if not large_vocab_jax.supported(problem):
+        return NotImplemented
+    return large_vocab_jax.jax_value(problem)
+
 
 CHUNKED = LossSpec(
     name="chunked_cross_entropy",
@@ -100,6 +122,7 @@ CHUNKED = LossSpec(
     elementwise=False,
     index_args=("target",),
     second_order=False,
+    jax_value=_jax_value,
 )
 LINEAR = LossSpec(
     name="linear_cross_entropy",
@@ -112,6 +135,7 @@ LINEAR = LossSpec(
     elementwise=False,
     index_args=("target",),
     second_order=False,
+    jax_value=_jax_value,
 )
 
 
@@ -153,8 +177,42 @@ def _reduce(problem: Problem, losses: Any) -> Any:
     )
 
 
-for _backend in ("numpy", "torch", "array_api_strict", "dask", "cupy"):
-    for _name in ("chunked_cross_entropy", "linear_cross_entropy"):
+def _numpy_fused(problem: Problem, wrt: tuple[str, ...], cotangent: Any) -> Any:
+    from ..fast.large_vocab_numpy import fused_numpy
+
+    return fused_numpy(problem, wrt, cotangent, _fused)
+
+
+def _jax_fused(problem: Problem, wrt: tuple[str, ...], cotangent: Any) -> Any:
+    """``al.value_and_grad`` on JAX arrays: ``jax.vjp`` of the scanned ``custom_vjp``."""
+    own = _jax_value(problem)
+    if own is NotImplemented or not wrt:
+        return own if own is NotImplemented else (own, ())
+    import dataclasses
+
+    import jax
+
+    index = [problem.spec.args.index(name) for name in wrt]
+
+    def of(*diff: Any) -> Any:
+        arrays = list(problem.arrays)
+        for i, a in zip(index, diff, strict=True):
+            arrays[i] = a
+        return _jax_value(dataclasses.replace(problem, arrays=tuple(arrays)))
+
+    value, pullback = jax.vjp(of, *(problem.arrays[i] for i in index))
+    g = (
+        problem.xp.ones_like(value)
+        if cotangent is None
+        else problem.xp.broadcast_to(problem.xp.asarray(cotangent, dtype=value.dtype), value.shape)
+    )
+    return value, pullback(g)
+
+
+for _name in ("chunked_cross_entropy", "linear_cross_entropy"):
+    fast.register(_name, "numpy")(_numpy_fused)
+    fast.register(_name, "jax")(_jax_fused)
+    for _backend in ("torch", "array_api_strict", "dask", "cupy"):
         fast.register(_name, _backend)(_fused)
 
 
@@ -174,12 +232,18 @@ def _common(
 ) -> Problem:
     check_option("label_smoothing", label_smoothing, lambda v: 0 <= v <= 1, "in [0, 1]")
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
+        raise TypeError(
+            f"ignore_index must be an int, got {ignore_index!r} ({type(ignore_index).__name__})"
+        )
     for option_name, size in (("chunk_size", chunk_size), ("vocab_chunk_size", vocab_chunk_size)):
         if size is not None:
-            check_option(option_name, size, lambda v: isinstance(v, int) and v >= 1, "an int >= 1 (or None)")
+            check_option(
+                option_name, size, lambda v: isinstance(v, int) and v >= 1, "an int >= 1 (or None)"
+            )
     target = arrays["target"]
-    namespace, explicit = _dispatch.resolve_namespace({**arrays, "class_weight": class_weight, "where": where}, xp)
+    namespace, explicit = _dispatch.resolve_namespace(
+        {**arrays, "class_weight": class_weight, "where": where}, xp
+    )
     if explicit:
         target = _dispatch.convert(target, namespace)
     if not hasattr(target, "dtype"):
@@ -223,8 +287,10 @@ def _common(
         check_values(
             problem.xp,
             bad,
-            lambda: f"target has a class index {first_bad_value(problem.xp, target, bad)} outside "
-            f"[0, {n_classes}); class indices must be in [0, {n_classes}) or equal ignore_index={ignore_index}",
+            lambda: (
+                f"target has a class index {first_bad_value(problem.xp, target, bad)} outside "
+                f"[0, {n_classes}); class indices must be in [0, {n_classes}) or equal ignore_index={ignore_index}"
+            ),
         )
     # PyTorch's "mean" divides by the class weights of the kept targets (the count of
     # kept targets without class weights); the kernel has applied the weights already.
@@ -233,8 +299,14 @@ def _common(
     safe = namespace.where(keep, target, namespace.zeros_like(target))
     cw = problem.array("class_weight")
     dtype = problem.arrays[0].dtype
-    w_target = namespace.ones(target.shape, dtype=dtype) if cw is None else namespace.take(cw, safe, axis=0)
-    problem.denominator = namespace.sum(namespace.where(kept, w_target, namespace.zeros_like(w_target)))
+    w_target = (
+        namespace.ones(target.shape, dtype=dtype)
+        if cw is None
+        else namespace.take(cw, safe, axis=0)
+    )
+    problem.denominator = namespace.sum(
+        namespace.where(kept, w_target, namespace.zeros_like(w_target))
+    )
     return problem
 
 
@@ -258,6 +330,7 @@ def chunked_cross_entropy(
     label_smoothing: float = 0.0,
     chunk_size: int | None = None,
     vocab_chunk_size: int | None = None,
+    overwrite_logits: bool = False,
     reduction: str = "mean",
     where: Array | None = None,
     xp: Namespace = None,
@@ -275,6 +348,11 @@ def chunked_cross_entropy(
     Args:
         logits: ``[N, V]``, real floating.
         target: ``[N]`` integer class indices.
+        overwrite_logits: allow the gradient to be written over ``logits`` (as
+            Liger-Kernel does) so no second ``[N, V]`` buffer is needed; the contents of
+            ``logits`` are unspecified afterwards. Used by the NumPy fast path when
+            ``logits`` is a writable float array of the compute dtype; elsewhere a new
+            buffer is used.
         class_weight: per-class weights ``[V]`` (PyTorch's ``weight`` of
             ``cross_entropy``); ``"mean"`` divides by the sum of the kept targets' weights.
         ignore_index: rows whose target equals it contribute 0 (and get zero gradient).
@@ -297,7 +375,7 @@ def chunked_cross_entropy(
         >>> al.chunked_cross_entropy(logits, np.array([0, 2]), chunk_size=1, reduction="none").round(6).tolist()
         [0.693147, 0.223144]
     """
-    return _common(
+    problem = _common(
         CHUNKED,
         {"logits": logits, "target": target},
         "logits",
@@ -310,6 +388,8 @@ def chunked_cross_entropy(
         where=where,
         xp=xp,
     )
+    problem.options["overwrite_logits"] = bool(overwrite_logits)
+    return problem
 
 
 @loss_function(LINEAR)

@@ -290,7 +290,8 @@ def multi_margin(
             namespace,
             bad,
             lambda: f"target has a label {first_bad_value(namespace, labels, bad)} outside "
-            f"[0, {n_classes}); input has {n_classes} classes along axis {axis}",
+            f"[0, {n_classes}); input has {n_classes} classes along axis {axis}, so labels "
+            f"must be in [0, {n_classes})",
         )
     return problem
 

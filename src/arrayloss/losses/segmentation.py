@@ -209,18 +209,24 @@ def _check_values(problem: Problem, *, labels: bool, num_classes: int) -> None:
         )
     if labels:
         bad = (t < 0) | (t >= max(num_classes, 2))
-        accepted = f"[0, {num_classes})" if num_classes > 1 else "{0, 1} (a binary map)"
+        accepted = f"[0, {num_classes})" if num_classes > 1 else "{0, 1}"
+        what = (
+            f"class indices for pred's {num_classes} channels"
+            if num_classes > 1
+            else "a binary map for pred's single channel"
+        )
     else:
         bad = (t < 0) | (t > 1)
         accepted = "[0, 1]"
+        what = "one-hot / soft targets"
     if ignore_index is not None:
         bad = bad & (t != ignore_index)
     check_values(
         namespace,
         bad,
         lambda: (
-            f"target has an entry {first_bad_value(namespace, t, bad)} outside "
-            f"{accepted}; it must be in {accepted}"
+            f"target has an entry {first_bad_value(namespace, t, bad)} outside {accepted}; "
+            f"it holds {what}, which must lie in {accepted}"
             + ("" if ignore_index is None else f" or equal ignore_index={ignore_index}")
         ),
     )

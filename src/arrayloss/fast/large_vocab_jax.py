@@ -42,6 +42,7 @@ def jax_value(problem: Any) -> Any:
         problem.where is not None,
     )
     fn = _build(*key)
+    inputs: tuple[Any, ...]
     if linear:
         hidden, weight, target, bias, class_weight = problem.arrays
         inputs = (hidden, weight, bias)
@@ -79,8 +80,8 @@ def _build(
         return z + bias if has_bias else z
 
     def per_row(inputs: tuple[Any, ...], rest: tuple[Any, ...]) -> tuple[Any, Any, Any]:
-        """(losses [N], lse [N], row cotangent scale [N]) by a scan over row blocks."""
-        target, class_weight, where, _ = rest
+        """(losses [N], lse [N], number of blocks) by a scan over row blocks."""
+        target, class_weight, _, _ = rest
         x = inputs[0]
         n_rows = x.shape[0]
         n_blocks = max(1, -(-n_rows // rows))

@@ -77,7 +77,7 @@ def fused_numpy(problem: Any, wrt: tuple[str, ...], cotangent: Any, portable: An
         )
         grads["logits"] = logits if reuse else np.empty_like(logits)
     rows_per_block = options["chunk_size"]
-    block = np.empty((min(rows_per_block, n_rows), n_classes), dtype) if linear else None
+    block = np.empty((min(rows_per_block, n_rows) if linear else 0, n_classes), dtype)
     for start in range(0, n_rows, rows_per_block):
         stop = min(start + rows_per_block, n_rows)
         count = stop - start

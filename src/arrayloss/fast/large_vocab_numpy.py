@@ -68,9 +68,8 @@ def fused_numpy(problem: Any, wrt: tuple[str, ...], cotangent: Any, portable: An
             grads["weight"] = np.zeros_like(weight)
         if "bias" in wrt:
             grads["bias"] = np.zeros(n_classes, dtype)
-        stage = (
-            np.empty((min(n_classes, _STAGE), hidden.shape[1]), dtype) if "weight" in wrt else None
-        )
+        rows_stage = min(n_classes, _STAGE) if "weight" in wrt else 0
+        stage = np.empty((rows_stage, hidden.shape[1]), dtype)
     elif "logits" in wrt:
         reuse = (
             options.get("overwrite_logits") and logits.flags.writeable and logits.flags.c_contiguous

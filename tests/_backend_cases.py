@@ -33,7 +33,7 @@ def backend_cases(*axes: Sequence[Any]) -> list[Any]:
         offset = _ROTATION.get(kind.value)
         for position in positions:
             # a diagonal of the matrix: every value of every axis, a third of the cases
-            if offset is not None and len(positions) > _STRIDE and sum(position) % _STRIDE != offset:
+            if offset is not None and len(positions) >= _STRIDE and sum(position) % _STRIDE != offset:
                 continue
             combination = tuple(axis[i] for axis, i in zip(axes, position))
             label = "-".join(_label(v) for v in (kind.value, *combination))

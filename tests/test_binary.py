@@ -51,13 +51,21 @@ def _masked_reduce(loss: Any, reduction: str, where: np.ndarray | None, denomina
     return total / (m.sum() if denominator is None else denominator)
 
 
-def _ours(backend: Any, fn: Any, arrays: list[np.ndarray], wrt: tuple[str, ...], **kw: Any) -> tuple[Any, Any, tuple[Any, ...]]:
-    """The plain value, and value and gradients, of ``fn`` on ``backend`` as NumPy."""
+def _ours(
+    backend: Any, fn: Any, arrays: list[np.ndarray], wrt: tuple[str, ...], **kw: Any
+) -> tuple[Any, Any, tuple[Any, ...]]:
+    """The plain value, and value and gradients, of ``fn`` on ``backend`` as NumPy.
+
+    The plain call (JAX's ``custom_vjp`` forward) is skipped on the lazy backends unless
+    ``plain=True``: it costs a compilation and the matrix tests cover it.
+    """
+    plain_too = kw.pop("plain", False) or not backend.lazy
     args = [backend.asarray(a) for a in arrays]
     kw = {k: backend.asarray(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
-    plain = backend.to_numpy(backend.call(fn, *args, **kw))
     value, grads = backend.call(al.value_and_grad(fn, wrt=wrt), *args, **kw)
-    return plain, backend.to_numpy(value), backend.to_numpy(grads)
+    value = backend.to_numpy(value)
+    plain = backend.to_numpy(backend.call(fn, *args, **kw)) if plain_too else value
+    return plain, value, backend.to_numpy(grads)
 
 
 def _backward(out: Any, *tensors: Any) -> tuple[np.ndarray, ...]:
@@ -81,14 +89,20 @@ def test_bce_matches_torch_values_and_both_gradients(backend, reduction, weighti
     expected = F.binary_cross_entropy(p, t, weight=w, reduction=reduction)
     g_pred, g_target = _backward(expected, p, t)
     plain, value, grads = _ours(
-        backend, al.binary_cross_entropy, [pred, target], ("pred", "target"), weight=weight, reduction=reduction
+        backend,
+        al.binary_cross_entropy,
+        [pred, target],
+        ("pred", "target"),
+        weight=weight,
+        reduction=reduction,
+        plain=True,
     )
     assert_close(plain, from_torch(expected))
     assert_close(value, from_torch(expected))
     assert_close(grads, (g_pred, g_target), atol=1e-15)
 
 
-@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize(("backend", "reduction"), backend_cases(REDUCTIONS), indirect=["backend"])
 def test_bce_where_leaves_numerator_and_count_denominator(backend, reduction):
     pred, target = _probabilities((3, 4))
     weight = _rng("w").uniform(0.1, 2.0, (3, 4))
@@ -178,13 +192,14 @@ def test_bce_with_logits_matches_torch_with_every_option(backend, reduction, wei
         weight=weight,
         pos_weight=pos_weight,
         reduction=reduction,
+        plain=True,
     )
     assert_close(plain, from_torch(expected))
     assert_close(value, from_torch(expected))
     assert_close(grads, (g_logits, g_target), atol=1e-15)
 
 
-@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize(("backend", "reduction"), backend_cases(REDUCTIONS), indirect=["backend"])
 def test_bce_with_logits_4d_with_where_and_class_pos_weight(backend, reduction):
     logits, target = _logits((2, 3, 2, 4))
     weight = _rng("w4").uniform(0.1, 2.0, (2, 3, 2, 4))
@@ -262,14 +277,14 @@ def test_sigmoid_focal_matches_torchvision_formula(backend, options):
     expected = _torchvision_focal(x, torch64(target), alpha, gamma)
     (g_logits,) = _backward(expected, x)
     plain, value, grads = _ours(
-        backend, al.sigmoid_focal_loss, [logits, target], ("logits",), alpha=alpha, gamma=gamma, reduction="none"
+        backend, al.sigmoid_focal_loss, [logits, target], ("logits",), alpha=alpha, gamma=gamma, reduction="none", plain=True
     )
     assert_close(plain, from_torch(expected))
     assert_close(value, from_torch(expected))
     assert_close(grads, (g_logits,), atol=1e-15)
 
 
-@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize(("backend", "reduction"), backend_cases(REDUCTIONS), indirect=["backend"])
 def test_sigmoid_focal_reductions_with_weight_and_where(backend, reduction):
     logits, target = _logits((2, 3, 4))
     weight = _rng("fw").uniform(0.1, 2.0, (3, 4))
@@ -300,7 +315,7 @@ def _focal_mp(x: float, y: float, alpha: float, gamma: float) -> tuple[float, fl
     return float(loss(v)), float(mpmath.diff(loss, v))
 
 
-@pytest.mark.parametrize("gamma", [0.5, 2.0])
+@pytest.mark.parametrize(("backend", "gamma"), backend_cases((0.5, 2.0)), indirect=["backend"])
 def test_sigmoid_focal_is_finite_and_exact_at_huge_logits(backend, gamma):
     grid = [-1000.0, -100.0, -20.0, 0.0, 20.0, 100.0, 1000.0]
     logits = np.array(grid * 2)
@@ -388,16 +403,16 @@ def test_gradient_table_matches_jax_grad_of_the_kernels():
         assert_close(got, expected, err_msg=f"{name} {arg}")
 
 
-@pytest.mark.parametrize(
-    ("fn", "make", "options"),
-    [
-        (al.binary_cross_entropy, _probabilities, {}),
-        (al.binary_cross_entropy_with_logits, _logits, {"pos_weight": np.array([1.0, 2.0, 0.5])}),
-        (al.sigmoid_focal_loss, _logits, {"gamma": 0.5}),
-    ],
-    ids=["bce", "bce_with_logits", "sigmoid_focal"],
-)
-def test_float32_gives_the_same_numbers_on_every_backend(backend, fn, make, options):
+FLOAT32_CASES = {
+    "bce": (al.binary_cross_entropy, _probabilities, {}),
+    "bce_with_logits": (al.binary_cross_entropy_with_logits, _logits, {"pos_weight": np.array([1.0, 2.0, 0.5])}),
+    "sigmoid_focal": (al.sigmoid_focal_loss, _logits, {"gamma": 0.5}),
+}
+
+
+@pytest.mark.parametrize(("backend", "case"), backend_cases(sorted(FLOAT32_CASES)), indirect=["backend"])
+def test_float32_gives_the_same_numbers_on_every_backend(backend, case):
+    fn, make, options = FLOAT32_CASES[case]
     a, b = (v.astype(np.float32) for v in make((4, 3)))
     wide = {k: np.asarray(v, dtype=np.float64) if isinstance(v, np.ndarray) else v for k, v in options.items()}
     expected_value, expected_grad = al.value_and_grad(fn)(a.astype(np.float64), b.astype(np.float64), **wide)

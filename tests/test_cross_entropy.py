@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 
 import arrayloss as al
+from _batched_calls import evaluate as evaluate_calls
+from _batched_calls import one_torch_thread
 
 from _helpers import RTOL32, RTOL64, assert_close, from_torch, numeric_grad, optional, torch64
 
@@ -32,11 +34,8 @@ INF = float("inf")
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_torch_thread():
-    """PyTorch's thread pool costs ~50x on these tiny tensors on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield
 
 
 WEIGHT = np.array([0.5, 2.0, 1.0, 1.5])
@@ -46,50 +45,11 @@ COVERED_LAZILY = ("jax", "dask")  # libraries that run the covering subset
 # ------------------------------------------------------------------- running calls
 
 
-@dataclass(frozen=True)
-class _Ref:
-    """A placeholder for the array at ``index`` of a flattened call list."""
-
-    index: int
-
-
 def evaluate(
     backend: Any, loss: Callable[..., Any], calls: list[tuple[tuple[Any, ...], dict[str, Any]]]
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """``(loss(...), *al.value_and_grad(loss)(...))`` for each call, as NumPy arrays.
-
-    All calls run inside one ``backend.call`` (one compilation under ``jax.jit``); NumPy
-    arrays among the arguments are moved to the backend first. A ``cotangent`` option
-    goes to the gradient only.
-    """
-    flat: list[Any] = []
-
-    def move(v: Any) -> Any:
-        if isinstance(v, np.ndarray):
-            flat.append(backend.asarray(v))
-            return _Ref(len(flat) - 1)
-        return v
-
-    specs = [
-        (tuple(move(a) for a in args), {k: move(v) for k, v in kw.items()}) for args, kw in calls
-    ]
-
-    def run(*arrays: Any) -> list[tuple[Any, Any, Any]]:
-        def get(v: Any) -> Any:
-            return arrays[v.index] if isinstance(v, _Ref) else v
-
-        out = []
-        for args, kw in specs:
-            a = [get(v) for v in args]
-            options = {k: get(v) for k, v in kw.items()}
-            cotangent = options.pop("cotangent", None)
-            plain = loss(*a, **options)
-            value, grad = al.value_and_grad(loss)(*a, cotangent=cotangent, **options)
-            out.append((plain, value, grad))
-        return out
-
-    results = backend.call(run, *flat)
-    return [tuple(backend.to_numpy(r) for r in triple) for triple in results]
+    """``(loss(...), *al.value_and_grad(loss)(...))`` for each call, in one backend call."""
+    return evaluate_calls(backend, [(loss, args, kw) for args, kw in calls])
 
 
 def torch_cross_entropy(
@@ -481,7 +441,9 @@ def test_out_of_range_label_raises_naming_it_on_eager_backends_and_is_nan_lazily
         with pytest.raises(ValueError, match=r"class index 7, outside \[0, 4\) .*4 classes"):
             backend.call(fn, backend.asarray(logits), backend.asarray(target))
         with pytest.raises(ValueError, match=r"class index -1, outside \[0, 4\)"):
-            backend.call(fn, backend.asarray(logits), backend.asarray(np.array([0, -1, 2, 1, 1, 1])))
+            backend.call(
+                fn, backend.asarray(logits), backend.asarray(np.array([0, -1, 2, 1, 1, 1]))
+            )
 
 
 def test_float_labels_of_the_reduced_shape_are_a_type_error(xp):
@@ -530,7 +492,7 @@ def test_float32_inputs_give_the_same_numbers_on_every_backend(backend):
     got = evaluate(backend, al.cross_entropy, calls)
     for (args, kw), (plain, value, grad) in zip(calls, got, strict=True):
         assert plain.dtype == value.dtype == grad.dtype == np.float32
-        args64 = [a.astype(np.float64) if a.dtype.kind == "f" else a for a in args]
+        args64 = [a.astype(np.float64 if a.dtype.kind == "f" else np.int64) for a in args]
         expected = torch_cross_entropy(*args64, **{**kw, "weight": WEIGHT})
         assert_close(plain.astype(np.float64), expected[0], rtol=RTOL32)
         assert_close(grad.astype(np.float64), expected[1], rtol=RTOL32, atol=1e-6)

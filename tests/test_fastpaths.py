@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _helpers import RTOL32, assert_close
 
 import arrayloss as al
 from arrayloss import fast
 from arrayloss._spec import get_spec
 from arrayloss.fast import _chunks
+
+from _helpers import RTOL32, assert_close
 
 Inputs = tuple[tuple[np.ndarray, ...], dict[str, Any]]
 

@@ -344,16 +344,20 @@ def _render_check(report: Any, *, stderr: bool) -> None:
 
 
 def _bench(argv: list[str]) -> int:
+    """``arrayloss.benchmark.main(argv)``, imported only now (it may pull in heavy peers)."""
+    import importlib
+
+    module = f"{__package__}.benchmark"
     try:
-        from . import benchmark
+        benchmark = importlib.import_module(module)
     except ImportError as exc:
-        if exc.name == f"{__package__}.benchmark":
+        if exc.name == module:
             _say(
-                "the benchmark is not available in this version of arrayloss (no arrayloss.benchmark)",
+                "the benchmark is not part of this build of arrayloss (no arrayloss.benchmark)",
                 stderr=True,
             )
         else:
-            _say(f"the benchmark needs {exc.name or 'a missing module'}: {exc}", stderr=True)
+            _say(f"the benchmark cannot start: {exc}", stderr=True)
         return 2
     bench_main = getattr(benchmark, "main", None)
     if bench_main is None:

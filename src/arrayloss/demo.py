@@ -205,11 +205,8 @@ def main(
 
     out = Path(output)
     paths = plot_all(tasks, runs, out)
-    from rich.console import Console
-
-    console = Console()
     for path in paths:
-        console.print(f"wrote {path}", highlight=False)
+        print(f"wrote {path}")  # plain print: paths stay whole, never wrapped
     failed = [r for r in runs if r.error]
     return 1 if failed else 0
 

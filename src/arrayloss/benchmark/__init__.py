@@ -8,9 +8,9 @@ the targets of the performance issues, and append the results to
 ``benchmarks/results/<machine>.csv``. ``benchmarks/README.md`` explains every number.
 
 Options: ``--workload ID`` (repeatable: C1-C8, J1, J2, G1-G4), ``--backend NAME``
-(``numpy``: C1-C8; ``jax``/``torch``: J1-J2; ``cupy``: G1-G4), ``--quick`` (smaller
-sizes, fewer repeats: under 3 minutes on a 2-core machine), ``--output PATH`` (the CSV
-file), ``--no-csv``.
+(``numpy``: C1-C8; ``jax``/``torch``: J1-J2; ``cupy``: G1-G4), ``--impl LABEL``
+(repeatable: only these implementations), ``--quick`` (smaller sizes, fewer repeats:
+under 3 minutes on a 2-core machine), ``--output PATH`` (the CSV file), ``--no-csv``.
 """
 
 from __future__ import annotations
@@ -56,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
         "--backend",
         choices=sorted(BACKENDS),
         help="only the workloads measuring arrayloss on this backend",
+    )
+    parser.add_argument(
+        "--impl",
+        action="append",
+        metavar="LABEL",
+        help="time only these implementations (fast, generic, numpy, torch, jax, al-jax, "
+        "al-torch, cupy-fast, ...); repeatable",
     )
     parser.add_argument(
         "--quick", action="store_true", help="smaller sizes and fewer repeats (under 3 minutes)"

@@ -12,6 +12,7 @@ may use, at most 8); ``1`` runs everything in the calling thread.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import threading
@@ -85,6 +86,11 @@ def thread_count() -> int:
             raise ValueError(
                 f"ARRAYLOSS_NUM_THREADS={text!r} is not valid; it must be a positive integer"
             ) from None
+    return _usable_cpus()
+
+
+@functools.cache
+def _usable_cpus() -> int:
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -124,8 +130,10 @@ def run_chunks(
     """
     count = -(-n // chunk) if n else 0
     size = n if work_size is None else work_size
+    if count <= 1 or size < PARALLEL_MIN_ELEMENTS:
+        return [work(lo, min(lo + chunk, n)) for lo in range(0, n, chunk)]
     threads = min(thread_count(), count)
-    if threads <= 1 or size < PARALLEL_MIN_ELEMENTS:
+    if threads <= 1:
         return [work(lo, min(lo + chunk, n)) for lo in range(0, n, chunk)]
     results: list[Any] = [None] * count
     indices = itertools.count()

@@ -4,7 +4,7 @@ One sweep over row blocks, each block's logits ``[R, V]`` in ONE buffer that thi
 function owns: the logits are formed there (BLAS), turned into ``exp`` in place, scaled
 into the gradient in place, and multiplied back into the ``hidden`` / ``weight``
 gradients (BLAS), so the extra memory is one block plus one ``[T, H]`` staging buffer
-for the ``weight`` gradient (``T`` = 8192 classes at a time). Falls back to the portable
+for the ``weight`` gradient (``T`` = 2048 classes at a time). Falls back to the portable
 sweep for vocabulary-chunked calls.
 """
 
@@ -18,8 +18,8 @@ from .._reduce import loss_cotangent, reduce_loss
 
 __all__ = ["fused_numpy"]
 
-#: classes per staging slice of the weight-gradient update
-_STAGE = 8192
+#: classes per staging slice of the weight-gradient update (2048 x H floats)
+_STAGE = 2048
 
 
 def _row_cotangent(problem: Any, cotangent: Any, n_rows: int, dtype: Any) -> np.ndarray:

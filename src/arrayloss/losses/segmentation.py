@@ -88,9 +88,9 @@ def dice(
     ``from_logits``; for soft (floating) targets also
     :math:`\partial \ell_{nc} / \partial t_{nxc} = m\,(-2 p / D + N / D^2)`.
 
-    Reference: ``monai.losses.DiceLoss(smooth_nr, smooth_dr, weight,
-    include_background)`` with ``sigmoid``/``softmax``/``to_onehot_y`` and the
-    default ``soft_label=False``, ``reduction="none"`` squeezed to ``(N, C)``.
+    Reference: MONAI's ``DiceLoss`` with ``smooth_nr``, ``smooth_dr``, ``weight``,
+    ``include_background``, ``sigmoid`` / ``softmax`` / ``to_onehot_y`` and the default
+    ``soft_label=False``; its ``reduction="none"`` squeezed to ``(N, C)``.
     optax's ``dice_loss(smooth=s)`` (``alpha = beta = 0.5``, ``apply_softmax``) is
     ``dice(..., from_logits=True, smooth_nr=2 * s, smooth_dr=2 * s)`` per sample and
     class (optax's ``"mean"`` averages the classes of each sample; the mean of that is
@@ -168,8 +168,9 @@ def jaccard(
     same with ``p`` for ``t`` for soft targets.
 
     Args:
-        pred, target, axis, from_logits, multilabel, include_background, weight,
-        ignore_index, smooth_nr, smooth_dr, reduction, where, xp: as :func:`dice`.
+        pred, target, axis, from_logits, multilabel: as :func:`dice`.
+        include_background, weight, ignore_index: as :func:`dice`.
+        smooth_nr, smooth_dr, reduction, where, xp: as :func:`dice`.
 
     Returns:
         A 0-d array, or ``[N, C]`` for ``"none"`` (``"mean"`` divides by the count).
@@ -220,19 +221,23 @@ def tversky(
     exponent ``1/gamma``; segmentation_models_pytorch applies it after the class mean).
     optax's ``dice_loss(alpha=a, beta=b, smooth=s)`` is
     ``tversky(alpha=a, beta=b, smooth_nr=s, smooth_dr=s, from_logits=True)``.
-    Gradient: :math:`\partial \ell / \partial p = -\gamma (1 - \mathrm{TI})^{\gamma - 1}
-    m\,\bigl(t / D - (1 - \alpha - \beta) N t / D^2 - \alpha N / D^2\bigr)` (``N``, ``D``
-    the numerator and denominator of TI); at a perfect score (``TI = 1``) with
-    ``gamma < 1``, where it is infinite, it is taken as 0. Soft targets also get a
-    gradient.
+    Gradient, with ``N``, ``D`` the numerator and denominator of TI:
+
+    .. math:: \frac{\partial \ell}{\partial p} = -\gamma (1 - \mathrm{TI})^{\gamma - 1}
+              m\,\Bigl(\frac{t}{D} - (1 - \alpha - \beta) \frac{N t}{D^2} -
+              \alpha \frac{N}{D^2}\Bigr)
+
+    At a perfect score (``TI = 1``) with ``gamma < 1``, where it is infinite, it is
+    taken as 0. Soft targets also get a gradient.
 
     Args:
         pred, target: as :func:`dice`.
         alpha: weight of the false positives, ``>= 0``.
         beta: weight of the false negatives, ``>= 0``.
         gamma: the focal exponent, ``> 0``.
-        axis, from_logits, multilabel, include_background, weight, ignore_index,
-        smooth_nr, smooth_dr, reduction, where, xp: as :func:`dice`.
+        axis, from_logits, multilabel, include_background: as :func:`dice`.
+        weight, ignore_index, smooth_nr, smooth_dr: as :func:`dice`.
+        reduction, where, xp: as :func:`dice`.
 
     Returns:
         A 0-d array, or ``[N, C]`` for ``"none"`` (``"mean"`` divides by the count).
@@ -290,8 +295,8 @@ def generalized_dice(
     ``multiclass_generalized_dice_loss`` (batch-wide normalised weights) differs.
 
     Args:
-        pred, target, axis, from_logits, multilabel, include_background, ignore_index,
-        smooth_nr, smooth_dr, xp: as :func:`dice`.
+        pred, target, axis, from_logits, multilabel: as :func:`dice`.
+        include_background, ignore_index, smooth_nr, smooth_dr, xp: as :func:`dice`.
         weight: per-class factors ``[C]`` (or ``[C - 1]`` without the background) on
             the volume weights.
         reduction: ``"none"`` (``[N]``), ``"sum"`` or ``"mean"`` (over samples).

@@ -1,4 +1,5 @@
-"""Option matrices spread over the backends so a test file stays fast.
+"""Option matrices spread over the backends so a test file stays fast, and the call of
+a loss's value and gradients on one backend.
 
 Every combination of a matrix runs on the eager backends (NumPy, read-only NumPy,
 array-api-strict, PyTorch, CuPy). The lazy ones (JAX eager, ``jax.jit``, Dask, JAX GPU)
@@ -13,7 +14,11 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pytest
+
+import arrayloss as al
+
 from conftest import selected_backends
 
 _ROTATION = {"jax": 0, "jax_jit": 1, "dask": 2, "jax_gpu": 0}
@@ -33,7 +38,11 @@ def backend_cases(*axes: Sequence[Any]) -> list[Any]:
         offset = _ROTATION.get(kind.value)
         for position in positions:
             # a diagonal of the matrix: every value of every axis, a third of the cases
-            if offset is not None and len(positions) >= _STRIDE and sum(position) % _STRIDE != offset:
+            if (
+                offset is not None
+                and len(positions) >= _STRIDE
+                and sum(position) % _STRIDE != offset
+            ):
                 continue
             combination = tuple(axis[i] for axis, i in zip(axes, position))
             label = "-".join(_label(v) for v in (kind.value, *combination))
@@ -45,3 +54,21 @@ def _label(value: Any) -> str:
     if isinstance(value, tuple):
         return "x".join(str(v) for v in value)
     return str(value)
+
+
+def run_on(
+    backend: Any, fn: Any, arrays: Sequence[Any], wrt: tuple[str, ...], **kw: Any
+) -> tuple[Any, Any, tuple[Any, ...]]:
+    """``(plain value, value, gradients)`` of ``fn`` on ``backend``, as NumPy.
+
+    NumPy arrays among ``arrays`` and ``kw`` move to the backend. The plain call (JAX's
+    ``custom_vjp`` forward, PyTorch's no-graph path) is skipped on the lazy backends
+    unless ``plain=True``: it costs a compilation, and the matrix tests cover it.
+    """
+    plain_too = kw.pop("plain", False) or not backend.lazy
+    args = [backend.asarray(a) if isinstance(a, np.ndarray) else a for a in arrays]
+    kw = {k: backend.asarray(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+    value, grads = backend.call(al.value_and_grad(fn, wrt=wrt), *args, **kw)
+    value = backend.to_numpy(value)
+    plain = backend.to_numpy(backend.call(fn, *args, **kw)) if plain_too else value
+    return plain, value, backend.to_numpy(grads)

@@ -43,12 +43,15 @@ class Case:
     """One call of a loss: positional arrays, keyword options, and what ``weight`` means.
 
     ``weight`` is ``"element"`` (broadcast to the unreduced loss, whose leading axis is
-    the batch), ``"class"`` (shape ``(C,)``) or None (the loss takes none).
+    the batch), ``"class"`` (one per class: the last axis of the first argument, or the
+    rows of ``linear_cross_entropy``'s projection) or None (the loss takes none).
     """
 
     args: tuple[Any, ...]
     options: dict[str, Any] = field(default_factory=dict)
     weight: str | None = "element"
+    #: the keyword of the per-element or per-class weight
+    weight_name: str = "weight"
 
 
 Factory = Callable[[np.random.Generator], Case]
@@ -171,7 +174,7 @@ FACTORIES: dict[str, Factory] = {
         (_probabilities(rng, BATCH, S, S, C), _binary(rng, BATCH, S, S, C))
     ),
     "generalized_dice": lambda rng: Case(
-        (_probabilities(rng, BATCH, S, S, C), _binary(rng, BATCH, S, S, C))
+        (_probabilities(rng, BATCH, S, S, C), _binary(rng, BATCH, S, S, C)), weight="class"
     ),
     # ------------------------------------------------------- metric / ranking
     "contrastive": lambda rng: Case(
@@ -190,10 +193,16 @@ FACTORIES: dict[str, Factory] = {
     "ntxent": lambda rng: Case((_normal(rng, BATCH, D), _labels(rng, BATCH, classes=3))),
     # ------------------------------------------------------- large vocabulary
     "chunked_cross_entropy": lambda rng: Case(
-        (_normal(rng, BATCH, V), _ignored(_labels(rng, BATCH, classes=V)))
+        (_normal(rng, BATCH, V), _ignored(_labels(rng, BATCH, classes=V))),
+        {"chunk_size": 5, "vocab_chunk_size": 3},
+        weight="class",
+        weight_name="class_weight",
     ),
     "linear_cross_entropy": lambda rng: Case(
-        (_normal(rng, BATCH, H), _normal(rng, V, H), _ignored(_labels(rng, BATCH, classes=V)))
+        (_normal(rng, BATCH, H), _normal(rng, V, H), _ignored(_labels(rng, BATCH, classes=V))),
+        {"bias": _normal(rng, V), "chunk_size": 5, "vocab_chunk_size": 3},
+        weight="class",
+        weight_name="class_weight",
     ),
 }
 

@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _backend_cases import backend_cases
-from _helpers import RTOL32, RTOL64, assert_close, from_torch, numeric_grad, torch64
 
 import arrayloss as al
+from _backend_cases import backend_cases, run_on
+
+from _helpers import RTOL32, RTOL64, assert_close, from_torch, numeric_grad, torch64
 
 torch = pytest.importorskip("torch")
 mpmath = pytest.importorskip("mpmath")
@@ -39,7 +40,9 @@ def _logits(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     return rng.normal(0.0, 2.0, shape), rng.choice([0.0, 1.0, 0.25], size=shape)
 
 
-def _masked_reduce(loss: Any, reduction: str, where: np.ndarray | None, denominator: Any = None) -> Any:
+def _masked_reduce(
+    loss: Any, reduction: str, where: np.ndarray | None, denominator: Any = None
+) -> Any:
     """Our reduction contract applied to a torch unreduced loss (weights already in it)."""
     m = torch.ones_like(loss, dtype=torch.bool) if where is None else torch64(where).expand_as(loss)
     terms = torch.where(m, loss, torch.zeros_like(loss))
@@ -49,23 +52,6 @@ def _masked_reduce(loss: Any, reduction: str, where: np.ndarray | None, denomina
     if reduction == "sum":
         return total
     return total / (m.sum() if denominator is None else denominator)
-
-
-def _ours(
-    backend: Any, fn: Any, arrays: list[np.ndarray], wrt: tuple[str, ...], **kw: Any
-) -> tuple[Any, Any, tuple[Any, ...]]:
-    """The plain value, and value and gradients, of ``fn`` on ``backend`` as NumPy.
-
-    The plain call (JAX's ``custom_vjp`` forward) is skipped on the lazy backends unless
-    ``plain=True``: it costs a compilation and the matrix tests cover it.
-    """
-    plain_too = kw.pop("plain", False) or not backend.lazy
-    args = [backend.asarray(a) for a in arrays]
-    kw = {k: backend.asarray(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
-    value, grads = backend.call(al.value_and_grad(fn, wrt=wrt), *args, **kw)
-    value = backend.to_numpy(value)
-    plain = backend.to_numpy(backend.call(fn, *args, **kw)) if plain_too else value
-    return plain, value, backend.to_numpy(grads)
 
 
 def _backward(out: Any, *tensors: Any) -> tuple[np.ndarray, ...]:
@@ -88,7 +74,7 @@ def test_bce_matches_torch_values_and_both_gradients(backend, reduction, weighti
     w = None if weight is None else torch64(weight)
     expected = F.binary_cross_entropy(p, t, weight=w, reduction=reduction)
     g_pred, g_target = _backward(expected, p, t)
-    plain, value, grads = _ours(
+    plain, value, grads = run_on(
         backend,
         al.binary_cross_entropy,
         [pred, target],
@@ -111,8 +97,14 @@ def test_bce_where_leaves_numerator_and_count_denominator(backend, reduction):
     loss = F.binary_cross_entropy(p, torch64(target), weight=torch64(weight), reduction="none")
     expected = _masked_reduce(loss, reduction, where)
     (g_pred,) = _backward(expected, p)
-    plain, value, grad = _ours(
-        backend, al.binary_cross_entropy, [pred, target], ("pred",), weight=weight, where=where, reduction=reduction
+    plain, _value, grad = run_on(
+        backend,
+        al.binary_cross_entropy,
+        [pred, target],
+        ("pred",),
+        weight=weight,
+        where=where,
+        reduction=reduction,
     )
     assert_close(plain, from_torch(expected))
     assert_close(grad, (g_pred,), atol=1e-15)
@@ -128,7 +120,9 @@ def test_bce_at_the_clamp_edges_matches_torch(backend):
     assert np.isinf(torch_target[:4]).all()
     g_target = torch_target.copy()
     g_target[:4] = [100.0, -100.0, 100.0, -100.0]
-    plain, value, grads = _ours(backend, al.binary_cross_entropy, [pred, target], ("pred", "target"), reduction="none")
+    plain, _value, grads = run_on(
+        backend, al.binary_cross_entropy, [pred, target], ("pred", "target"), reduction="none"
+    )
     assert_close(plain, from_torch(expected))
     assert_close(grads, (g_pred, g_target))
     assert plain.max() <= 100.0
@@ -142,8 +136,11 @@ def test_bce_probability_outside_unit_interval_is_valueerror_or_nan(backend, nam
     args = [backend.asarray(arrays["pred"]), backend.asarray(arrays["target"])]
     if backend.lazy:
         value = backend.to_numpy(backend.call(al.binary_cross_entropy, *args, reduction="none"))
-        assert np.isnan(value[1]) and np.isfinite(value[[0, 2]]).all()
-        grad = backend.to_numpy(backend.call(al.grad(al.binary_cross_entropy), *args, reduction="none"))
+        assert np.isnan(value[1])
+        assert np.isfinite(value[[0, 2]]).all()
+        grad = backend.to_numpy(
+            backend.call(al.grad(al.binary_cross_entropy), *args, reduction="none")
+        )
         assert np.isnan(grad[1])
         return
     with pytest.raises(ValueError, match=rf"{name} has an entry 1\.5 outside \[0, 1\]"):
@@ -151,7 +148,9 @@ def test_bce_probability_outside_unit_interval_is_valueerror_or_nan(backend, nam
 
 
 def test_bce_negative_probability_is_named_in_the_error():
-    with pytest.raises(ValueError, match=r"pred has an entry -0\.25 outside \[0, 1\]; binary_cross_entropy"):
+    with pytest.raises(
+        ValueError, match=r"pred has an entry -0\.25 outside \[0, 1\]; binary_cross_entropy"
+    ):
         al.binary_cross_entropy(np.array([0.5, -0.25]), np.array([1.0, 0.0]))
 
 
@@ -171,7 +170,9 @@ def test_bce_nan_probability_is_not_a_range_error(backend):
     backend_cases(REDUCTIONS, ("unweighted", "weighted"), ("no_pos_weight", "pos_weight")),
     indirect=["backend"],
 )
-def test_bce_with_logits_matches_torch_with_every_option(backend, reduction, weighting, pos_weighting):
+def test_bce_with_logits_matches_torch_with_every_option(
+    backend, reduction, weighting, pos_weighting
+):
     logits, target = _logits((4, 3))
     weight = _rng("w").uniform(0.0, 2.0, (4, 1)) if weighting == "weighted" else None
     pos_weight = np.array([0.5, 1.0, 3.0]) if pos_weighting == "pos_weight" else None
@@ -184,7 +185,7 @@ def test_bce_with_logits_matches_torch_with_every_option(backend, reduction, wei
         reduction=reduction,
     )
     g_logits, g_target = _backward(expected, x, t)
-    plain, value, grads = _ours(
+    plain, value, grads = run_on(
         backend,
         al.binary_cross_entropy_with_logits,
         [logits, target],
@@ -211,7 +212,7 @@ def test_bce_with_logits_4d_with_where_and_class_pos_weight(backend, reduction):
     )
     expected = _masked_reduce(loss, reduction, where)
     (g_logits,) = _backward(expected, x)
-    plain, _, grads = _ours(
+    plain, _, grads = run_on(
         backend,
         al.binary_cross_entropy_with_logits,
         [logits, target],
@@ -236,9 +237,11 @@ def test_bce_with_logits_is_exact_and_finite_at_huge_logits(backend):
         for x, t in zip(logits.tolist(), target.tolist())
     ]
     x, t = torch64(logits, requires_grad=True), torch64(target, requires_grad=True)
-    expected = F.binary_cross_entropy_with_logits(x, t, pos_weight=torch64(pos_weight), reduction="none")
+    expected = F.binary_cross_entropy_with_logits(
+        x, t, pos_weight=torch64(pos_weight), reduction="none"
+    )
     g_logits, g_target = _backward(expected, x, t)
-    plain, _, grads = _ours(
+    plain, _, grads = run_on(
         backend,
         al.binary_cross_entropy_with_logits,
         [logits, target],
@@ -249,7 +252,8 @@ def test_bce_with_logits_is_exact_and_finite_at_huge_logits(backend):
     assert_close(plain, np.array(exact))  # PyTorch's own value at x = -40, y = 0 is 1e-3 off
     assert_close(plain[:-1], from_torch(expected)[:-1], atol=1e-40)
     assert_close(grads, (g_logits, g_target), atol=1e-40)
-    assert np.isfinite(plain).all() and np.isfinite(grads[0]).all()
+    assert np.isfinite(plain).all()
+    assert np.isfinite(grads[0]).all()
 
 
 # ------------------------------------------------------ sigmoid_focal_loss
@@ -276,8 +280,15 @@ def test_sigmoid_focal_matches_torchvision_formula(backend, options):
     x = torch64(logits, requires_grad=True)
     expected = _torchvision_focal(x, torch64(target), alpha, gamma)
     (g_logits,) = _backward(expected, x)
-    plain, value, grads = _ours(
-        backend, al.sigmoid_focal_loss, [logits, target], ("logits",), alpha=alpha, gamma=gamma, reduction="none", plain=True
+    plain, value, grads = run_on(
+        backend,
+        al.sigmoid_focal_loss,
+        [logits, target],
+        ("logits",),
+        alpha=alpha,
+        gamma=gamma,
+        reduction="none",
+        plain=True,
     )
     assert_close(plain, from_torch(expected))
     assert_close(value, from_torch(expected))
@@ -293,10 +304,18 @@ def test_sigmoid_focal_reductions_with_weight_and_where(backend, reduction):
     w = torch64(weight).expand(2, 3, 4)
     loss = _torchvision_focal(x, torch64(target), 0.25, 2.0) * w
     m = torch64(where)
-    expected = _masked_reduce(loss, reduction, where, denominator=torch.where(m, w, torch.zeros_like(w)).sum())
+    expected = _masked_reduce(
+        loss, reduction, where, denominator=torch.where(m, w, torch.zeros_like(w)).sum()
+    )
     (g_logits,) = _backward(expected, x)
-    plain, _, grads = _ours(
-        backend, al.sigmoid_focal_loss, [logits, target], ("logits",), weight=weight, where=where, reduction=reduction
+    plain, _, grads = run_on(
+        backend,
+        al.sigmoid_focal_loss,
+        [logits, target],
+        ("logits",),
+        weight=weight,
+        where=where,
+        reduction=reduction,
     )
     assert_close(plain, from_torch(expected))
     assert_close(grads, (g_logits,), atol=1e-15)
@@ -321,10 +340,11 @@ def test_sigmoid_focal_is_finite_and_exact_at_huge_logits(backend, gamma):
     logits = np.array(grid * 2)
     target = np.array([1.0] * len(grid) + [0.0] * len(grid))
     exact = [_focal_mp(x, y, 0.25, gamma) for x, y in zip(logits.tolist(), target.tolist())]
-    plain, _, grads = _ours(
+    plain, _, grads = run_on(
         backend, al.sigmoid_focal_loss, [logits, target], ("logits",), gamma=gamma, reduction="none"
     )
-    assert np.isfinite(plain).all() and np.isfinite(grads[0]).all()
+    assert np.isfinite(plain).all()
+    assert np.isfinite(grads[0]).all()
     assert_close(plain, np.array([e[0] for e in exact]), atol=1e-300)
     assert_close(grads[0], np.array([e[1] for e in exact]), rtol=1e-9, atol=1e-300)
 
@@ -333,8 +353,11 @@ def test_sigmoid_focal_target_outside_unit_interval_is_valueerror_or_nan(backend
     logits = backend.asarray(np.zeros(3))
     target = backend.asarray(np.array([1.0, 2.0, 0.0]))
     if backend.lazy:
-        value = backend.to_numpy(backend.call(al.sigmoid_focal_loss, logits, target, reduction="none"))
-        assert np.isnan(value[1]) and np.isfinite(value[[0, 2]]).all()
+        value = backend.to_numpy(
+            backend.call(al.sigmoid_focal_loss, logits, target, reduction="none")
+        )
+        assert np.isnan(value[1])
+        assert np.isfinite(value[[0, 2]]).all()
         return
     with pytest.raises(ValueError, match=r"target has an entry 2\.0 outside \[0, 1\]"):
         backend.call(al.sigmoid_focal_loss, logits, target)
@@ -366,7 +389,9 @@ FD_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("fn", "inputs", "wrt", "options"), FD_CASES, ids=lambda v: getattr(v, "__name__", None))
+@pytest.mark.parametrize(
+    ("fn", "inputs", "wrt", "options"), FD_CASES, ids=lambda v: getattr(v, "__name__", None)
+)
 def test_gradient_table_matches_central_differences(fn, inputs, wrt, options):
     weight = _rng("fd").uniform(0.5, 2.0, (2, 3))
     arrays = list(inputs)
@@ -393,33 +418,56 @@ def test_gradient_table_matches_jax_grad_of_the_kernels():
         index = 1 if arg == "target" else 0
         kernel = k.VALUES[name]
 
-        def total(a: Any, kernel: Any = kernel, arrays: Any = arrays, index: int = index, options: Any = options) -> Any:
+        def total(
+            a: Any,
+            kernel: Any = kernel,
+            arrays: Any = arrays,
+            index: int = index,
+            options: Any = options,
+        ) -> Any:
             full = [jnp.asarray(v) for v in arrays]
             full[index] = a
             return jnp.sum(kernel(jnp, *full, **options))
 
-        expected = np.asarray(jax.grad(total)(jnp.asarray(arrays[index])))
+        expected = np.asarray(jax.jit(jax.grad(total))(jnp.asarray(arrays[index])))
         got = k.GRADS[name][arg](np, np.ones(6), *arrays, **options)
         assert_close(got, expected, err_msg=f"{name} {arg}")
 
 
 FLOAT32_CASES = {
     "bce": (al.binary_cross_entropy, _probabilities, {}),
-    "bce_with_logits": (al.binary_cross_entropy_with_logits, _logits, {"pos_weight": np.array([1.0, 2.0, 0.5])}),
+    "bce_with_logits": (
+        al.binary_cross_entropy_with_logits,
+        _logits,
+        {"pos_weight": np.array([1.0, 2.0, 0.5])},
+    ),
     "sigmoid_focal": (al.sigmoid_focal_loss, _logits, {"gamma": 0.5}),
 }
 
 
-@pytest.mark.parametrize(("backend", "case"), backend_cases(sorted(FLOAT32_CASES)), indirect=["backend"])
+@pytest.mark.parametrize(
+    ("backend", "case"), backend_cases(sorted(FLOAT32_CASES)), indirect=["backend"]
+)
 def test_float32_gives_the_same_numbers_on_every_backend(backend, case):
     fn, make, options = FLOAT32_CASES[case]
     a, b = (v.astype(np.float32) for v in make((4, 3)))
-    wide = {k: np.asarray(v, dtype=np.float64) if isinstance(v, np.ndarray) else v for k, v in options.items()}
-    expected_value, expected_grad = al.value_and_grad(fn)(a.astype(np.float64), b.astype(np.float64), **wide)
-    narrow = {k: backend.asarray(v, "float32") if isinstance(v, np.ndarray) else v for k, v in options.items()}
-    value, grad = backend.call(al.value_and_grad(fn), backend.asarray(a), backend.asarray(b), **narrow)
+    wide = {
+        k: np.asarray(v, dtype=np.float64) if isinstance(v, np.ndarray) else v
+        for k, v in options.items()
+    }
+    expected_value, expected_grad = al.value_and_grad(fn)(
+        a.astype(np.float64), b.astype(np.float64), **wide
+    )
+    narrow = {
+        k: backend.asarray(v, "float32") if isinstance(v, np.ndarray) else v
+        for k, v in options.items()
+    }
+    value, grad = backend.call(
+        al.value_and_grad(fn), backend.asarray(a), backend.asarray(b), **narrow
+    )
     v, g = backend.to_numpy(value), backend.to_numpy(grad)
-    assert v.dtype == np.float32 and g.dtype == np.float32
+    assert v.dtype == np.float32
+    assert g.dtype == np.float32
     assert_close(v.astype(np.float64), np.asarray(expected_value), rtol=RTOL32)
     assert_close(g.astype(np.float64), np.asarray(expected_grad), rtol=RTOL32, atol=1e-6)
 
@@ -429,12 +477,18 @@ def test_torch_backward_and_jax_grad_run_through_the_tables():
     logits, target = _logits((3, 4))
     pos_weight = np.array([1.0, 2.0, 0.5, 3.0])
     x = torch64(logits, requires_grad=True)
-    F.binary_cross_entropy_with_logits(x, torch64(target), pos_weight=torch64(pos_weight)).backward()
+    F.binary_cross_entropy_with_logits(
+        x, torch64(target), pos_weight=torch64(pos_weight)
+    ).backward()
     mine = torch64(logits, requires_grad=True)
-    al.binary_cross_entropy_with_logits(mine, torch64(target), pos_weight=torch64(pos_weight)).backward()
+    al.binary_cross_entropy_with_logits(
+        mine, torch64(target), pos_weight=torch64(pos_weight)
+    ).backward()
     assert_close(from_torch(mine.grad), from_torch(x.grad), rtol=RTOL64)
     jnp = jax.numpy
-    g = jax.grad(lambda v: al.binary_cross_entropy_with_logits(v, jnp.asarray(target), pos_weight=jnp.asarray(pos_weight)))(
-        jnp.asarray(logits)
-    )
+    g = jax.grad(
+        lambda v: al.binary_cross_entropy_with_logits(
+            v, jnp.asarray(target), pos_weight=jnp.asarray(pos_weight)
+        )
+    )(jnp.asarray(logits))
     assert_close(np.asarray(g), from_torch(x.grad), rtol=RTOL64)

@@ -13,13 +13,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import Backend, Harness, selected_backends
 
 import arrayloss as al
 from arrayloss._spec import get_spec, public_functions, registry
 from arrayloss._targets import Target
 from arrayloss.conformance import Case, cases_for, differentiable, relative_error
 from arrayloss.conformance.runner import evaluate
+
+from conftest import Backend, Harness, selected_backends
 
 #: DESIGN.md section 7: float64 results agree across backends within 1e-12.
 RTOL = 1e-12
@@ -109,7 +110,8 @@ def test_every_loss_has_conformance_inputs() -> None:
 
 def test_conformance_cases_are_deterministic() -> None:
     first, second = cases_for("cross_entropy"), cases_for("cross_entropy")
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     for a, b in zip(first, second, strict=True):
         for x, y in zip(a.args, b.args, strict=True):
             np.testing.assert_array_equal(x, y)

@@ -53,10 +53,19 @@ def _case(name: str) -> Any:
 
 
 def _chunked(arrays: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The NumPy inputs as Dask arrays with uneven chunks that differ between arguments."""
     return tuple(
         da.from_array(a, chunks=chunks_for(a, i)) if isinstance(a, np.ndarray) else a
         for i, a in enumerate(arrays)
     )
+
+
+def _chunked_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Array-valued options (weight, where, bias) as Dask arrays, chunked like argument 0."""
+    return {
+        k: da.from_array(v, chunks=chunks_for(v, 0)) if isinstance(v, np.ndarray) else v
+        for k, v in options.items()
+    }
 
 
 def _lazily(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -96,7 +105,7 @@ def test_loss_on_uneven_dask_chunks_is_lazy_and_equals_numpy(name):
     fn = public_functions()[name]
     chunked = _chunked(case.args)
     for reduction in ("none", "sum", "mean"):
-        result = _lazily(fn, *chunked, **case.options, reduction=reduction)
+        result = _lazily(fn, *chunked, **_chunked_options(case.options), reduction=reduction)
         want = fn(*case.args, **case.options, reduction=reduction)
         assert_close(_computed(result), want, rtol=RTOL64, atol=1e-13, err_msg=reduction)
 
@@ -107,10 +116,11 @@ def test_dask_gradients_are_lazy_with_the_inputs_chunks(name):
     fn = public_functions()[name]
     wrt = differentiable(name, case)
     chunked = _chunked(case.args)
-    given = dict(zip(get_spec(name).args, chunked, strict=False))
+    options = _chunked_options(case.options)
+    given = dict(zip(get_spec(name).args, chunked, strict=False)) | options
     for reduction in ("sum", "mean"):
         value, grads = _lazily(
-            al.value_and_grad(fn, wrt=wrt), *chunked, **case.options, reduction=reduction
+            al.value_and_grad(fn, wrt=wrt), *chunked, **options, reduction=reduction
         )
         want_value, want_grads = al.value_and_grad(fn, wrt=wrt)(
             *case.args, **case.options, reduction=reduction
@@ -139,17 +149,15 @@ def test_weighted_masked_mean_is_exact_across_chunks(name):
     assert shape[:1] == (BATCH,), f"unreduced {name} is expected to be batch-major, got {shape}"
     options = dict(case.options)
     if case.weight == "element":
-        options["weight"] = _concentrated_weight(shape, rng)
+        options[case.weight_name] = _concentrated_weight(shape, rng)
     elif case.weight == "class":
-        num_classes = case.args[0].shape[-1]
-        options["weight"] = rng.uniform(0.1, 3.0, size=num_classes)
+        projection = case.args[1] if name == "linear_cross_entropy" else None
+        classes = case.args[0].shape[-1] if projection is None else projection.shape[0]
+        options[case.weight_name] = rng.uniform(0.1, 3.0, size=classes)
     where = rng.uniform(size=shape) < 0.8
     where[0] = False  # the first chunk loses a whole row
     options["where"] = where
-    chunked_options = {
-        k: da.from_array(v, chunks=chunks_for(v, 0)) if isinstance(v, np.ndarray) else v
-        for k, v in options.items()
-    }
+    chunked_options = _chunked_options(options)
     wrt = differentiable(name, case)
     chunked = _chunked(case.args)
     value, grads = _lazily(al.value_and_grad(fn, wrt=wrt), *chunked, **chunked_options)
@@ -217,47 +225,50 @@ def test_value_and_gradient_on_a_local_cluster_equal_numpy(client, name):
     case = _case(name)
     fn = public_functions()[name]
     wrt = differentiable(name, case)
-    value, grads = al.value_and_grad(fn, wrt=wrt)(*_chunked(case.args), **case.options)
+    value, grads = al.value_and_grad(fn, wrt=wrt)(
+        *_chunked(case.args), **_chunked_options(case.options)
+    )
     got_value, *got_grads = client.gather(client.compute([value, *grads]))
     want_value, want_grads = al.value_and_grad(fn, wrt=wrt)(*case.args, **case.options)
     assert_close(got_value, want_value, rtol=RTOL64)
     assert_close(tuple(got_grads), want_grads, rtol=RTOL64)
 
 
-# The out-of-core run: pred, target and weight of N float64 each, drawn lazily from
-# seeded generators; each is 1 GB, five times the memory of one worker.
-OUT_OF_CORE_N = 125_000_000
-OUT_OF_CORE_CHUNK = 2_500_000  # 20 MB per chunk and array
-HEAVY = (40_000_000, 42_500_000)  # the elements of the one chunk carrying 1000x weight
+# The out-of-core run: pred is (125 000, 1000) float64 = 1 GB drawn lazily from a seeded
+# generator, 2.5 times the memory of the whole cluster; target is one row broadcast to
+# every row and weight one value per row, 1000 on the rows of one chunk and 1 elsewhere.
+OUT_OF_CORE_SHAPE = (125_000, 1000)
+OUT_OF_CORE_ROWS = 500  # 4 MB chunks: 250 of them
+HEAVY_ROWS = (40_000, 40_500)
 
 
 def _out_of_core_inputs() -> tuple[Any, Any, Any]:
-    n, chunk = OUT_OF_CORE_N, OUT_OF_CORE_CHUNK
-    pred = da.random.default_rng(2024).standard_normal(n, chunks=chunk)
-    target = da.random.default_rng(2025).standard_normal(n, chunks=chunk)
-    index = da.arange(n, chunks=chunk)
-    weight = da.where((index >= HEAVY[0]) & (index < HEAVY[1]), 1000.0, 1.0)
+    rows, cols = OUT_OF_CORE_SHAPE
+    pred = da.random.default_rng(2024).standard_normal(
+        OUT_OF_CORE_SHAPE, chunks=(OUT_OF_CORE_ROWS, cols)
+    )
+    target = da.random.default_rng(2025).standard_normal(cols, chunks=cols)
+    row = da.arange(rows, chunks=OUT_OF_CORE_ROWS)[:, None]
+    weight = da.where((row >= HEAVY_ROWS[0]) & (row < HEAVY_ROWS[1]), 1000.0, 1.0)
     return pred, target, weight
 
 
 def _streaming_numpy_weighted_mse(pred: Any, target: Any, weight: Any) -> float:
-    """Σw·d² / Σw from the same seeded chunks, one chunk at a time, summed exactly."""
+    """Σw·d² / Σw over the same seeded chunks, one chunk at a time, summed exactly."""
+    t = target.compute(scheduler="sync")
     num, den = [], []
     for i in range(pred.numblocks[0]):
-        p, t, w = dask.compute(
-            pred.blocks[i], target.blocks[i], weight.blocks[i], scheduler="sync"
-        )
+        p, w = dask.compute(pred.blocks[i], weight.blocks[i], scheduler="sync")
         d = p - t
         num.append(float(np.sum(w * d * d)))
-        den.append(float(np.sum(w)))
+        den.append(float(np.sum(w)) * p.shape[1])  # the weight broadcast over each row
     return math.fsum(num) / math.fsum(den)
 
 
 @pytest.mark.distributed
 def test_out_of_core_weighted_mse_on_memory_limited_workers(client):
     pred, target, weight = _out_of_core_inputs()
-    cluster_memory = 2 * WORKER_MEMORY
-    assert pred.nbytes > 2 * cluster_memory  # each input alone is over twice the workers' memory
+    assert pred.nbytes > 2 * (2 * WORKER_MEMORY)  # over twice the memory of both workers
     workers_before = set(client.scheduler_info()["workers"])
     started = time.perf_counter()
     value = client.compute(al.mse(pred, target, weight=weight)).result()
@@ -266,8 +277,8 @@ def test_out_of_core_weighted_mse_on_memory_limited_workers(client):
     assert set(client.scheduler_info()["workers"]) == workers_before
     assert_close(value, _streaming_numpy_weighted_mse(pred, target, weight), rtol=1e-12)
     print(
-        f"\nout-of-core: 3 x {pred.nbytes / 1e9:.1f} GB float64 in {pred.numblocks[0]} chunks, "
-        f"2 workers x {WORKER_MEMORY / 1e6:.0f} MB, {seconds:.1f} s on the cluster"
+        f"\nout-of-core: pred {pred.shape} float64 = {pred.nbytes / 1e9:.1f} GB in "
+        f"{pred.numblocks[0]} chunks, 2 workers x {WORKER_MEMORY / 1e6:.0f} MB: {seconds:.1f} s"
     )
 
 

@@ -152,6 +152,8 @@ def first_bad_value(xp: ModuleType, x: Any, bad: Any) -> Any:
     flat_bad = xp.reshape(bad, (-1,))
     index = int(xp.argmax(xp.astype(flat_bad, xp.int8)))
     value = flat_x[index]
+    if hasattr(value, "detach"):  # float() of a PyTorch tensor that requires grad warns
+        value = value.detach()
     if xp.isdtype(x.dtype, "integral"):
         return int(value)
     return float(value)

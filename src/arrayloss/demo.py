@@ -225,7 +225,7 @@ def _train_all(tasks: list[Task], targets: list[Any]) -> list[Run]:
     with Progress(*columns, console=Console(stderr=True)) as progress:
         bars = {
             (task.name, t.label): progress.add_task(
-                f"{task.name} · {t.label}", total=task.iterations
+                f"{task.name} · {t.label}", total=task.iterations, start=False
             )
             for task in tasks
             for t in targets
@@ -233,10 +233,12 @@ def _train_all(tasks: list[Task], targets: list[Any]) -> list[Run]:
         for task in tasks:
             for t in targets:
                 bar = bars[(task.name, t.label)]
+                progress.start_task(bar)  # the elapsed time is this backend's own
                 try:
                     run = train(task, t, functools.partial(progress.advance, bar))
                 except Exception as exc:  # one backend failing must not hide the others
                     run = Run(task.name, t.label, error=f"{type(exc).__name__}: {exc}")
+                progress.stop_task(bar)
                 runs.append(run)
     return runs
 
@@ -279,6 +281,8 @@ def _summary(tasks: list[Task], runs: list[Run]) -> None:
                 f"{diffs[run.target]:.1e}" if run.target in diffs else "-",
             )
     console = Console()
+    if not console.is_terminal:
+        console.width = max(console.width, 120)  # a log file need not wrap at 80 columns
     console.print(table)
     console.print(
         "acc./R²: held-out accuracy (digits) or R² (diabetes); ms/it: median time per iteration "

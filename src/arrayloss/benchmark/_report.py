@@ -365,17 +365,17 @@ def append_csv(
                 "mode": mode, "versions": text_versions, "threads": threads,
                 "workload": row.case.workload, "case": row.case.name, "impl": row.impl,
                 "dtype": row.case.dtype, "elements": row.case.elements,
-                "median_s": _g(row.median), "p20_s": _g(t and t.percentile(0.2)),
-                "p80_s": _g(t and t.percentile(0.8)), "repeats": len(t.samples) if t else "",
-                "first_call_s": _g(t and t.first), "floor_s": _g(row.floor),
+                "median_s": _g(row.median), "p20_s": _g(t.percentile(0.2) if t else None),
+                "p80_s": _g(t.percentile(0.8) if t else None), "repeats": len(t.samples) if t else "",
+                "first_call_s": _g(t.first if t else None), "floor_s": _g(row.floor),
                 "floor_kind": row.floor_kind, "x_floor": _g(row.x_floor),
                 "compared_with": "" if row.impl in OURS else row.case.ours_for(row.impl),
                 "ours_speedup": _g(ours_speedup(rows, row)),
                 "peak_bytes": "" if row.peak is None else row.peak,
                 "input_bytes": row.case.input_bytes,
-                "copy_bandwidth": _g(floors and floors.copy_bandwidth),
-                "fresh_copy_bandwidth": _g(floors and floors.fresh_copy_bandwidth),
-                "exp_rate": _g(floors and floors.exp_rate), "skipped": row.skipped or "",
+                "copy_bandwidth": _g(floors.copy_bandwidth if floors else None),
+                "fresh_copy_bandwidth": _g(floors.fresh_copy_bandwidth if floors else None),
+                "exp_rate": _g(floors.exp_rate if floors else None), "skipped": row.skipped or "",
             })  # fmt: skip
     return path
 

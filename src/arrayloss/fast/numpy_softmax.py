@@ -1,9 +1,12 @@
 """NumPy fast path of class-index cross-entropy: row chunks that stay in cache.
 
-For each chunk of rows (about 256 KiB of logits) the pass takes the row maxima,
-writes ``exp(x - max)`` straight into the gradient buffer, sums it, and scales it in
-place by ``a / sum`` (``a`` the row's cotangent times its class weight over the
-temperature) while the chunk is still in cache; the target entries then get ``- a``.
+For each chunk of rows (about 256 KiB of logits) the pass writes ``exp(x)`` straight
+into the gradient buffer, sums it, and scales it in place by ``a / sum`` (``a`` the
+row's cotangent times its class weight over the temperature) while the chunk is still
+in cache; the target entries then get ``- a``. Rows where the unshifted sum overflows or
+underflows (large or very negative logits, ``+-inf``, NaN) are redone shifted by their
+maximum, so every row gets the generic kernel's numbers; ordinary logits skip the max
+and subtract passes.
 The logits are read once and the gradient written once, with no other buffer of the
 logits' size: peak extra memory is the gradient plus a few chunks.
 
@@ -27,6 +30,11 @@ __all__ = ["ROW_CHUNK_BYTES"]
 
 #: Bytes of logits per chunk of rows: the chunk and its gradient stay in L2.
 ROW_CHUNK_BYTES = 1 << 18
+
+#: Smallest row sum of unshifted ``exp(x)`` used as it is. Above it, an ``exp`` that
+#: underflowed to a subnormal is off by at most 1.4e-45 / 2**-10 (float32) of the row's
+#: cotangent: nothing against the shifted result's own rounding.
+SHIFT_FREE = {"f": 2.0**-10, "d": 2.0**-100}
 
 Array = np.ndarray
 
@@ -123,10 +131,27 @@ def cross_entropy(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
         rows = np.arange(hi - lo)
         y = safe[lo:hi]
         picked = xc[rows, y]
-        m = _row_max(xc)
-        np.subtract(xc, m[:, None], out=out)
-        np.exp(out, out=out)
+        # Unshifted first: exp(x) and its row sum S = exp(m) sum exp(x - m) give the same
+        # softmax and log-sum-exp without the max and subtract passes, wherever S neither
+        # overflows nor is so small that exp(x)'s underflow would show (S >= SHIFT_FREE).
+        # Rows redone shifted by their safe maximum, exactly as the generic kernel: those
+        # (+-inf, NaN, large or very negative logits), and the confident ones (target
+        # probability > 1/2), whose loss and target gradient, p_y - 1, are small
+        # differences that only the shifted form's exact 1 = exp(x_max - x_max) keeps.
+        np.exp(xc, out=out)
         s = _row_sum(out)
+        m = np.zeros_like(s)
+        redo = ~((s >= SHIFT_FREE[dtype.char]) & (s < np.inf) & (2 * out[rows, y] <= s))
+        if redo.any():
+            bad = np.flatnonzero(redo)
+            x_bad = x[lo:hi][bad]  # xc may be ``out``, now overwritten
+            if inv_t != 1.0:
+                x_bad = x_bad * inv_t
+            m_bad = _row_max(x_bad)
+            shifted = np.exp(x_bad - m_bad[:, None])
+            out[bad] = shifted
+            s[bad] = _row_sum(shifted)
+            m[bad] = m_bad
         nll = np.log(s)
         nll += m
         nll -= picked

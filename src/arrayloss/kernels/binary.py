@@ -128,7 +128,9 @@ def _focal_terms(xp: ModuleType, logits: Any, target: Any, alpha: float) -> tupl
     has_neg = target < 1
     log_y = xp.where(has_pos & ~bad, xp.log(xp.where(has_pos & ~bad, target, one)), minus_inf)
     zero = xp.zeros_like(target)
-    log_not_y = xp.where(has_neg & ~bad, xp.log1p(-xp.where(has_neg & ~bad, target, zero)), minus_inf)
+    log_not_y = xp.where(
+        has_neg & ~bad, xp.log1p(-xp.where(has_neg & ~bad, target, zero)), minus_inf
+    )
     log_not_pt = xp.logaddexp(log_y + log_not_p, log_not_y + log_p)
     ce = -(1 - target) * log_not_p - target * log_p
     alpha_t = None if alpha < 0 else alpha * target + (1 - alpha) * (1 - target)
@@ -157,7 +159,9 @@ def sigmoid_focal_loss_grad(
         g = d_ce
     else:
         modulation = xp.exp(gamma * log_not_pt)
-        d_modulation = gamma * (1 - 2 * target) * xp.exp((gamma - 1) * log_not_pt + log_p + log_not_p)
+        d_modulation = (
+            gamma * (1 - 2 * target) * xp.exp((gamma - 1) * log_not_pt + log_p + log_not_p)
+        )
         g = d_ce * modulation + ce * d_modulation
     if alpha_t is not None:
         g = alpha_t * g

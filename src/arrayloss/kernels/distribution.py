@@ -38,11 +38,15 @@ def kl_div(xp: ModuleType, input: Any, target: Any, *, log_target: bool) -> Any:
     return target * _log_or(xp, target, 0.0) - target * input
 
 
-def kl_div_input_grad(xp: ModuleType, cot: Any, input: Any, target: Any, *, log_target: bool) -> Any:
+def kl_div_input_grad(
+    xp: ModuleType, cot: Any, input: Any, target: Any, *, log_target: bool
+) -> Any:
     return -cot * (xp.exp(target) if log_target else target)
 
 
-def kl_div_target_grad(xp: ModuleType, cot: Any, input: Any, target: Any, *, log_target: bool) -> Any:
+def kl_div_target_grad(
+    xp: ModuleType, cot: Any, input: Any, target: Any, *, log_target: bool
+) -> Any:
     if log_target:
         return cot * xp.exp(target) * (target - input + 1)
     # log t + 1 - input; at t = 0 the log term is dropped, as PyTorch's xlogy gradient
@@ -108,9 +112,7 @@ def js_div_target_grad(xp: ModuleType, cot: Any, pred: Any, target: Any, *, axis
 # ---------------------------------------------------- cosine_similarity_loss
 
 
-def _cosine_terms(
-    xp: ModuleType, pred: Any, target: Any, axis: int, eps: float
-) -> tuple[Any, ...]:
+def _cosine_terms(xp: ModuleType, pred: Any, target: Any, axis: int, eps: float) -> tuple[Any, ...]:
     # optax's placement: eps floors the *squared* norm, sqrt(max(|a|^2, eps)).
     a, b = xp.broadcast_arrays(pred, target)
     a2 = xp.sum(a * a, axis=axis, keepdims=True)
@@ -126,7 +128,18 @@ def cosine_similarity_loss(xp: ModuleType, pred: Any, target: Any, *, axis: int,
     return 1 - xp.squeeze(cos, axis=axis)
 
 
-def _cosine_grad(xp: ModuleType, cot: Any, a: Any, b: Any, a2: Any, a_norm: Any, b_norm: Any, cos: Any, eps: float, axis: int) -> Any:
+def _cosine_grad(
+    xp: ModuleType,
+    cot: Any,
+    a: Any,
+    b: Any,
+    a2: Any,
+    a_norm: Any,
+    b_norm: Any,
+    cos: Any,
+    eps: float,
+    axis: int,
+) -> Any:
     # -d cos / d a = cos a / |a|^2 - b / (|a| |b|); under the floor |a| is the constant
     # sqrt(eps) and only the second term remains (finite at a zero vector).
     radial = xp.where(a2 > eps, cos / (a_norm * a_norm), xp.zeros_like(cos))

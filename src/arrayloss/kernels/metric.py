@@ -293,24 +293,21 @@ def ntxent_vjp(
     return loss, pullback
 
 
-VJPS = {
+VJPS: dict[str, Callable[..., Any]] = {
     "contrastive": contrastive_vjp,
     "triplet_margin": triplet_margin_vjp,
     "cosine_embedding": cosine_embedding_vjp,
     "ntxent": ntxent_vjp,
 }
 
-VALUES = {name: _value_from_vjp(vjp) for name, vjp in VJPS.items()}
+VALUES: dict[str, Callable[..., Any]] = {name: _value_from_vjp(vjp) for name, vjp in VJPS.items()}
 
 #: The gradient table of every metric-learning loss: loss name -> argument -> VJP.
 GRADS: dict[str, dict[str, Callable[..., Any]]] = {
     "contrastive": {name: grad_from_vjp(contrastive_vjp, name) for name in ("x1", "x2")},
     "triplet_margin": {
-        name: grad_from_vjp(triplet_margin_vjp, name)
-        for name in ("anchor", "positive", "negative")
+        name: grad_from_vjp(triplet_margin_vjp, name) for name in ("anchor", "positive", "negative")
     },
-    "cosine_embedding": {
-        name: grad_from_vjp(cosine_embedding_vjp, name) for name in ("x1", "x2")
-    },
+    "cosine_embedding": {name: grad_from_vjp(cosine_embedding_vjp, name) for name in ("x1", "x2")},
     "ntxent": {"embeddings": grad_from_vjp(ntxent_vjp, "embeddings")},
 }

@@ -78,28 +78,27 @@ def _dense_target(
 ) -> tuple[Any, Any]:
     """The dense target in ``probs``'s dtype and the keep mask (or None)."""
     dtype = probs.dtype
-    if labels:
-        index = xp.expand_dims(target, axis=axis)
-        num_classes = probs.shape[axis]
-        if num_classes == 1:  # a binary map: the label is the foreground probability
-            dense = xp.astype(index, dtype)
-            valid = (index == 0) | (index == 1)
-        else:
-            shape = [1] * probs.ndim
-            shape[axis] = num_classes
-            classes = xp.arange(
-                num_classes, dtype=index.dtype, device=array_api_compat.device(index)
-            )
-            dense = xp.astype(index == xp.reshape(classes, tuple(shape)), dtype)
-            valid = (index >= 0) & (index < num_classes)
+    if not labels:
+        # One-hot / soft targets are not range-checked (PyTorch's probability targets
+        # are not either): the scores are rational in t, so any real target is defined.
+        keep = None if ignore_index is None else target != ignore_index
+        dense = target if keep is None else xp.where(keep, target, xp.zeros_like(target))
+        return dense, keep
+    index = xp.expand_dims(target, axis=axis)
+    num_classes = probs.shape[axis]
+    if num_classes == 1:  # a binary map: the label is the foreground probability
+        dense = xp.astype(index, dtype)
+        valid = (index == 0) | (index == 1)
     else:
-        index = target
-        dense = target
-        valid = (target >= 0) & (target <= 1)
+        shape = [1] * probs.ndim
+        shape[axis] = num_classes
+        classes = xp.arange(num_classes, dtype=index.dtype, device=array_api_compat.device(index))
+        dense = xp.astype(index == xp.reshape(classes, tuple(shape)), dtype)
+        valid = (index >= 0) & (index < num_classes)
     keep = None if ignore_index is None else index != ignore_index
     if keep is not None:
         valid = valid | ~keep
-    # Labels out of range / targets outside [0, 1] raise on eager backends; NaN here.
+    # Labels out of range raise on eager backends; under JAX and Dask they give NaN.
     dense = _nan_where(xp, ~valid, dense)
     if keep is not None:
         dense = xp.where(keep, dense, xp.zeros_like(dense))

@@ -60,7 +60,10 @@ def hinge_embedding_grad(
     return xp.where(in_hinge, -cot, zero) + xp.where(target != -1, cot, zero)
 
 
-VALUES = {"margin_ranking": margin_ranking, "hinge_embedding": hinge_embedding}
+VALUES: dict[str, Callable[..., Any]] = {
+    "margin_ranking": margin_ranking,
+    "hinge_embedding": hinge_embedding,
+}
 
 #: The gradient table of every ranking loss: loss name -> argument -> VJP.
 GRADS: dict[str, dict[str, Callable[..., Any]]] = {

@@ -74,4 +74,3 @@ def move_class_weight(
     if not per_class_only:
         accepted += f", or a shape that broadcasts to {tuple(full_shape)}"
     raise ValueError(f"weight has shape {shape} but {loss_name} takes {accepted}")
-

@@ -3,9 +3,10 @@
 The channel axis is any axis but 0 (the batch). ``target`` is either an integer class
 map (``pred``'s shape without the channel axis) or a one-hot / soft target of
 ``pred``'s shape; a floating target of ``pred``'s shape is differentiable, an integer
-one is cast and is not. Probabilities (``from_logits=False``) outside ``[0, 1]``,
-labels out of range and soft targets outside ``[0, 1]`` (other than ``ignore_index``)
-raise ``ValueError`` on eager backends; under JAX and Dask the kernels give NaN.
+one is cast and is not. Probabilities (``from_logits=False``) outside ``[0, 1]`` and
+labels out of range (other than ``ignore_index``) raise ``ValueError`` on eager
+backends; under JAX and Dask the kernels give NaN. One-hot / soft targets are not
+range-checked, as PyTorch's probability targets are not.
 """
 
 from __future__ import annotations
@@ -103,19 +104,11 @@ def overlap_problem(
         )
     drop = not include_background and num_classes > 1
     kept = num_classes - 1 if drop else num_classes
+    per_sample = spec.name == "generalized_dice"
     if weight is not None:
-        weight_shape = shape_of(weight)
-        if drop and weight_shape == (num_classes,):
-            weight = weight[1:]
-        elif weight_shape != (kept,):
-            also = f", or ({kept},) for the classes kept" if drop else ""
-            raise ValueError(
-                f"weight has shape {weight_shape}; it must hold one weight per class: "
-                f"shape ({num_classes},){also}"
-            )
+        weight = _kept_weight(weight, num_classes, kept, per_sample=per_sample)
     if labels or ("target" in spec.wrt and not _is_floating(target)):
         spec = _fixed_target(spec, labels=labels)
-    per_sample = spec.name == "generalized_dice"
     loss_shape = (pred_shape[0],) if per_sample else (pred_shape[0], kept)
     options = {
         "axis": axis,
@@ -148,6 +141,28 @@ def overlap_problem(
     return problem
 
 
+def _kept_weight(weight: Array, num_classes: int, kept: int, *, per_sample: bool) -> Array:
+    """``weight`` without the background entry of its class axis, when that is dropped.
+
+    generalized_dice takes one factor per class, ``(C,)``; the other losses take any
+    weight that broadcasts to their ``(N, C)`` values, whose last axis is the class.
+    """
+    shape = shape_of(weight)
+    if kept != num_classes and shape[-1:] == (num_classes,):
+        # a list stays a list, so that it joins the namespace of pred like any list
+        weight = (
+            weight[..., 1:] if hasattr(weight, "shape") else np.asarray(weight)[..., 1:].tolist()
+        )
+        shape = (*shape[:-1], kept)
+    if per_sample and shape != (kept,):
+        also = f", or ({kept},) for the classes kept" if kept != num_classes else ""
+        raise ValueError(
+            f"weight has shape {shape_of(weight)}; generalized_dice takes one factor per "
+            f"class: shape ({num_classes},){also}"
+        )
+    return weight
+
+
 def _check_values(problem: Problem, *, labels: bool, num_classes: int) -> None:
     namespace = problem.xp
     p, t = problem.arrays
@@ -168,18 +183,15 @@ def _check_values(problem: Problem, *, labels: bool, num_classes: int) -> None:
                 "for logits"
             ),
         )
-    if labels:
-        bad = (t < 0) | (t >= max(num_classes, 2))
-        accepted = f"[0, {num_classes})" if num_classes > 1 else "{0, 1}"
-        what = (
-            f"class indices for pred's {num_classes} channels"
-            if num_classes > 1
-            else "a binary map for pred's single channel"
-        )
-    else:
-        bad = (t < 0) | (t > 1)
-        accepted = "[0, 1]"
-        what = "one-hot / soft targets"
+    if not labels:
+        return  # one-hot / soft targets are not range-checked (see the kernel)
+    bad = (t < 0) | (t >= max(num_classes, 2))
+    accepted = f"[0, {num_classes})" if num_classes > 1 else "{0, 1}"
+    what = (
+        f"class indices for pred's {num_classes} channels"
+        if num_classes > 1
+        else "a binary map for pred's single channel"
+    )
     if ignore_index is not None:
         bad = bad & (t != ignore_index)
     check_values(

@@ -69,9 +69,11 @@ def check_unit_interval(problem: Problem, names: tuple[str, ...], loss: str) -> 
         check_values(
             namespace,
             bad,
-            lambda name=name, x=x, bad=bad: f"{name} has an entry "
-            f"{first_bad_value(namespace, x, bad)} outside [0, 1]; {loss} takes "
-            "probabilities in [0, 1] (NaN is allowed and gives NaN)",
+            lambda name=name, x=x, bad=bad: (
+                f"{name} has an entry "
+                f"{first_bad_value(namespace, x, bad)} outside [0, 1]; {loss} takes "
+                "probabilities in [0, 1] (NaN is allowed and gives NaN)"
+            ),
         )
 
 

@@ -183,9 +183,11 @@ def js_div(
             check_values(
                 namespace,
                 bad,
-                lambda name=name, x=x, bad=bad: f"{name} has a negative entry "
-                f"{first_bad_value(namespace, x, bad)}; js_div takes non-negative "
-                "distributions",
+                lambda name=name, x=x, bad=bad: (
+                    f"{name} has a negative entry "
+                    f"{first_bad_value(namespace, x, bad)}; js_div takes non-negative "
+                    "distributions"
+                ),
             )
     return problem
 

@@ -60,6 +60,7 @@ MULTILABEL_SOFT_MARGIN = _spec(
     elementwise=False,
 )
 
+
 @loss_function(HINGE)
 def hinge(
     pred: Array,
@@ -108,7 +109,12 @@ def hinge(
         [1.6, 1.7, 1.5]
     """
     return prepare(
-        HINGE, {"pred": pred, "target": target}, xp=xp, reduction=reduction, weight=weight, where=where
+        HINGE,
+        {"pred": pred, "target": target},
+        xp=xp,
+        reduction=reduction,
+        weight=weight,
+        where=where,
     )
 
 
@@ -289,9 +295,11 @@ def multi_margin(
         check_values(
             namespace,
             bad,
-            lambda: f"target has a label {first_bad_value(namespace, labels, bad)} outside "
-            f"[0, {n_classes}); input has {n_classes} classes along axis {axis}, so labels "
-            f"must be in [0, {n_classes})",
+            lambda: (
+                f"target has a label {first_bad_value(namespace, labels, bad)} outside "
+                f"[0, {n_classes}); input has {n_classes} classes along axis {axis}, so labels "
+                f"must be in [0, {n_classes})"
+            ),
         )
     return problem
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .._spec import LossSpec, Problem, loss_function, prepare
+from .._spec import LossSpec, loss_function, prepare
 from .._validate import (
     broadcast_shapes,
     check_integer,
@@ -80,9 +80,7 @@ def _per_sample_shape(embeddings: dict[str, Array], target: Array = None) -> tup
     for name, a in embeddings.items():
         shape = _shape(a)
         if not shape:
-            raise ValueError(
-                f"{name} has shape (); it must have a feature axis (the last axis)"
-            )
+            raise ValueError(f"{name} has shape (); it must have a feature axis (the last axis)")
         named.append((name, shape))
     full = broadcast_shapes(*named)
     loss_shape = full[:-1]
@@ -176,8 +174,10 @@ def contrastive(
         check_values(
             namespace,
             bad,
-            lambda: f"target has an entry {first_bad_value(namespace, t, bad)} outside "
-            "[0, 1]; contrastive takes 1 for a similar pair and 0 for a dissimilar one",
+            lambda: (
+                f"target has an entry {first_bad_value(namespace, t, bad)} outside "
+                "[0, 1]; contrastive takes 1 for a similar pair and 0 for a dissimilar one"
+            ),
         )
     return problem
 
@@ -337,8 +337,10 @@ def cosine_embedding(
         check_values(
             namespace,
             bad,
-            lambda: f"target has an entry {first_bad_value(namespace, t, bad)}; "
-            "cosine_embedding takes 1 (similar) or -1 (dissimilar)",
+            lambda: (
+                f"target has an entry {first_bad_value(namespace, t, bad)}; "
+                "cosine_embedding takes 1 (similar) or -1 (dissimilar)"
+            ),
         )
     return problem
 

@@ -10,7 +10,7 @@ Reduction order: the overlap sums run over the spatial axes, per sample and clas
 give one loss value per ``(sample, class)``, shape ``(N, C)`` (``generalized_dice``:
 one per sample, ``(N,)``); ``reduction="none"`` returns these, ``"sum"`` their sum and
 ``"mean"`` their mean. ``weight`` is per class, ``(C,)``, multiplying the per-class
-values; ``"mean"`` divides by the *count* of values (``N * C``, or the kept count with
+values (or anything broadcastable to ``(N, C)``); ``"mean"`` divides by the *count* of values (``N * C``, or the kept count with
 ``where``), not by the sum of the weights: MONAI's ``DiceLoss(weight=...)`` and optax's
 ``dice_loss(class_weights=...)`` both take the plain mean of the weighted values.
 (MONAI ignores ``weight`` when a single class is left - one channel, or two without
@@ -102,15 +102,17 @@ def dice(
             (channels on ``axis``), real floating.
         target: integer class map ``[N, *spatial]`` (``pred``'s shape without ``axis``;
             with ``C = 1`` a binary 0/1 map), or one-hot / soft targets of ``pred``'s
-            shape with values in ``[0, 1]``.
+            shape (usually in ``[0, 1]``; not range-checked, as PyTorch's probability
+            targets).
         axis: the channel axis (not 0, the batch axis); ``axis=1`` for ``(N, C, ...)``.
         from_logits: apply a sigmoid (one channel) or a softmax over ``axis`` (several).
         multilabel: with ``from_logits``, a sigmoid on each channel instead of a softmax.
         include_background: ``False`` drops channel 0 after the activation (MONAI);
             no effect with one channel (as MONAI).
-        weight: per-class weights ``[C]`` (or ``[C - 1]`` without the background)
-            multiplying the per-class values; ``"mean"`` divides by the count, not by
-            ``sum(weight)`` (MONAI, optax).
+        weight: per-class weights ``[C]`` multiplying the per-class values, or any
+            weights broadcastable to the ``[N, C]`` values; without the background a
+            last axis of length ``C`` loses entry 0 (``[C - 1]`` is accepted too).
+            ``"mean"`` divides by the count, not by ``sum(weight)`` (MONAI, optax).
         ignore_index: target value whose pixels leave both prediction and target
             (for one-hot / soft targets, per element) and get a zero gradient.
         smooth_nr: added to the numerator, ``>= 0``.

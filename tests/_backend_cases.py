@@ -63,9 +63,10 @@ def run_on(
 
     NumPy arrays among ``arrays`` and ``kw`` move to the backend. The plain call (JAX's
     ``custom_vjp`` forward, PyTorch's no-graph path) is skipped on the lazy backends
-    unless ``plain=True``: it costs a compilation, and the matrix tests cover it.
+    unless ``plain=True`` (and always under ``jax.jit``, where it would take the same
+    ``custom_vjp`` forward as eager JAX): it costs a compilation.
     """
-    plain_too = kw.pop("plain", False) or not backend.lazy
+    plain_too = (kw.pop("plain", False) or not backend.lazy) and backend.name != "jax_jit"
     args = [backend.asarray(a) if isinstance(a, np.ndarray) else a for a in arrays]
     kw = {k: backend.asarray(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
     value, grads = backend.call(al.value_and_grad(fn, wrt=wrt), *args, **kw)

@@ -52,6 +52,8 @@ class Case:
     weight: str | None = "element"
     #: the keyword of the per-element or per-class weight
     weight_name: str = "weight"
+    #: arguments kept replicated on a mesh with Explicit axes (docs/scaling.md says why)
+    replicated: tuple[str, ...] = ()
 
 
 Factory = Callable[[np.random.Generator], Case]
@@ -190,7 +192,9 @@ FACTORIES: dict[str, Factory] = {
         (_normal(rng, BATCH), _normal(rng, BATCH), _signs(rng, BATCH))
     ),
     "hinge_embedding": lambda rng: Case((_positive(rng, BATCH, C), _signs(rng, BATCH, C))),
-    "ntxent": lambda rng: Case((_normal(rng, BATCH, D), _labels(rng, BATCH, classes=3))),
+    "ntxent": lambda rng: Case(
+        (_normal(rng, BATCH, D), _labels(rng, BATCH, classes=3)), replicated=("labels",)
+    ),
     # ------------------------------------------------------- large vocabulary
     "chunked_cross_entropy": lambda rng: Case(
         (_normal(rng, BATCH, V), _ignored(_labels(rng, BATCH, classes=V))),

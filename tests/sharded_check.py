@@ -4,15 +4,20 @@
 ``XLA_FLAGS=--xla_force_host_platform_device_count=4`` only takes effect if it is set
 before JAX initialises, which in the pytest process has already happened.
 
-For each loss (inputs from ``_scaleout_cases``) and each mesh axis type (``Explicit``,
-the default of ``jax.make_mesh``, and ``Auto``), the batch-major inputs are placed with
-``NamedSharding(mesh, P("batch"))`` and the rest replicated, then under ``jax.jit``:
+Every loss (inputs from ``_scaleout_cases``) runs on a mesh with an ``Explicit`` axis
+(the default of ``jax.make_mesh``), and one loss per family on an ``Auto`` mesh. The
+batch-major inputs are placed with ``NamedSharding(mesh, P("batch"))``, the rest
+replicated (and the ``Case.replicated`` arguments on an Explicit mesh), then one
+``jax.jit`` computes:
 
 * ``al.value_and_grad(loss, wrt=<every differentiable argument>)`` (the gradient table),
+  whose value must be replicated (global) and whose gradients must have the shardings
+  of their inputs,
 * ``jax.value_and_grad`` of the loss in its first argument (the ``custom_vjp`` wiring,
-  as in a training step),
+  as in a training step), with the same requirements,
+* the loss with ``reduction="none"``,
 
-are compared with NumPy float64 on the unsharded inputs. It prints one JSON object per
+all compared with NumPy float64 on the unsharded inputs. It prints one JSON object per
 line (``{"loss", "mesh", "ok", "problems"}``) and a last ``{"summary": ...}`` line.
 Usage: ``python tests/sharded_check.py [loss names...]``.
 """
@@ -49,10 +54,10 @@ def _close(actual: Any, desired: Any) -> bool:
     return bool(np.allclose(np.asarray(actual), np.asarray(desired), rtol=RTOL, atol=1e-13, equal_nan=True))
 
 
-def _place(x: Any, mesh: Any) -> Any:
+def _place(x: Any, mesh: Any, replicated: bool = False) -> Any:
     if not isinstance(x, np.ndarray):
         return x
-    spec = P("batch") if batch_major(x) else P()
+    spec = P("batch") if batch_major(x) and not replicated else P()
     return jax.device_put(x, NamedSharding(mesh, spec))
 
 
@@ -67,20 +72,26 @@ def check(name: str, mesh: Any) -> list[str]:
     static = {k: v for k, v in case.options.items() if k not in array_options}
 
     want_value, want_grads = al.value_and_grad(fn, wrt=wrt)(*case.args, **case.options)
-    args = [_place(a, mesh) for a in case.args]
+    explicit = AxisType.Explicit in mesh.axis_types
+    names = get_spec(name).args
+    args = [
+        _place(a, mesh, explicit and arg in case.replicated)
+        for arg, a in zip(names, case.args, strict=False)
+    ]
     arrays = {k: _place(v, mesh) for k, v in array_options.items()}
-    given = dict(zip(get_spec(name).args, args, strict=False)) | arrays
+    given = dict(zip(names, args, strict=False)) | arrays
+
+    first = names[0]
+    want_none = fn(*case.args, **case.options, reduction="none")
 
     @jax.jit
-    def table_step(args: list[Any], arrays: dict[str, Any]) -> Any:
-        return al.value_and_grad(fn, wrt=wrt)(*args, **arrays, **static)
+    def step(args: list[Any], arrays: dict[str, Any]) -> Any:
+        table = al.value_and_grad(fn, wrt=wrt)(*args, **arrays, **static)
+        training = jax.value_and_grad(lambda x: fn(x, *args[1:], **arrays, **static))(args[0])
+        return table, training, fn(*args, **arrays, **static, reduction="none")
 
-    @jax.jit
-    def training_step(first: Any, rest: list[Any], arrays: dict[str, Any]) -> Any:
-        return jax.value_and_grad(lambda x: fn(x, *rest, **arrays, **static))(first)
-
+    (value, grads), (train_value, train_grad), none = step(args, arrays)
     problems = []
-    value, grads = table_step(args, arrays)
     if not _close(value, want_value):
         problems.append(f"value {float(value)!r} != NumPy {float(want_value)!r}")
     if not value.sharding.is_fully_replicated:
@@ -91,38 +102,49 @@ def check(name: str, mesh: Any) -> list[str]:
             problems.append(f"gradient for {arg} differs from NumPy")
         if not g.sharding.is_equivalent_to(x.sharding, x.ndim):
             problems.append(f"gradient for {arg} has sharding {g.sharding}, input {x.sharding}")
-
-    first = get_spec(name).args[0]
-    if first in wrt:
-        value, g = training_step(args[0], args[1:], arrays)
-        if not _close(value, want_value):
-            problems.append(f"jax.value_and_grad value {float(value)!r} != NumPy")
-        if not _close(g, want_grads[wrt.index(first)]):
-            problems.append(f"jax.value_and_grad gradient for {first} differs from NumPy")
-        if not g.sharding.is_equivalent_to(args[0].sharding, args[0].ndim):
-            problems.append(
-                f"jax.value_and_grad gradient has sharding {g.sharding}, input {args[0].sharding}"
-            )
+    if not _close(train_value, want_value):
+        problems.append(f"jax.value_and_grad value {float(train_value)!r} != NumPy")
+    if first in wrt and not _close(train_grad, want_grads[wrt.index(first)]):
+        problems.append(f"jax.value_and_grad gradient for {first} differs from NumPy")
+    if not train_grad.sharding.is_equivalent_to(args[0].sharding, args[0].ndim):
+        problems.append(
+            f"jax.value_and_grad gradient has sharding {train_grad.sharding}, "
+            f"input {args[0].sharding}"
+        )
+    if not _close(none, want_none):
+        problems.append('reduction="none" differs from NumPy')
     return problems
+
+
+def _one_per_family(canonical: list[str]) -> list[str]:
+    chosen: dict[str, str] = {}
+    for name, record in al.registry().items():
+        if name in canonical:
+            chosen.setdefault(record.family, name)
+    return sorted(chosen.values())
 
 
 def main(names: list[str]) -> int:
     started = time.perf_counter()
     devices = jax.devices()
     canonical = sorted({get_spec(n).name for n in names})
-    failed = 0
-    for kind in (AxisType.Explicit, AxisType.Auto):
+    failed = checks = 0
+    # Every loss on an Explicit mesh (the default of jax.make_mesh; its losses run with
+    # the axes made Auto inside), one loss per family on an Auto mesh.
+    for kind, losses in ((AxisType.Explicit, canonical), (AxisType.Auto, _one_per_family(canonical))):
         mesh = jax.make_mesh((len(devices),), ("batch",), axis_types=(kind,))
-        for name in canonical:
+        for name in losses:
             try:
                 problems = check(name, mesh)
             except Exception as exc:  # report every loss, not just the first failure
                 problems = [f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=-3)]
             failed += bool(problems)
+            checks += 1
             record = {"loss": name, "mesh": kind.name, "ok": not problems, "problems": problems}
             print(json.dumps(record), flush=True)
     summary = {
         "devices": len(devices),
+        "checks": checks,
         "platform": devices[0].platform,
         "losses": len(canonical),
         "failed": failed,

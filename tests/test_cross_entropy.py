@@ -204,6 +204,27 @@ def test_cross_entropy_matches_torch_for_every_option_combination(backend):
         check(result, torch_cross_entropy(*args, **kw), str(case))
 
 
+@pytest.mark.no_fastpaths
+def test_generic_kernel_matches_torch_for_every_option_combination():
+    inputs = [case.inputs() for case in MATRIX]
+    nll_inputs = [_nll_inputs(*case) for case in NLL_MATRIX]
+    for case, (args, kw) in zip(MATRIX, inputs, strict=True):
+        kw = dict(kw)
+        cotangent = kw.pop("cotangent", None)
+        got = al.value_and_grad(al.cross_entropy)(*args, cotangent=cotangent, **kw)
+        expected = torch_cross_entropy(*args, cotangent=cotangent, **kw)
+        check((got[0], *got), expected, str(case))
+    for case, (args, kw) in zip(NLL_MATRIX, nll_inputs, strict=True):
+        kw = dict(kw)
+        cotangent = kw.pop("cotangent", None)
+        got = al.value_and_grad(al.nll_loss)(*args, cotangent=cotangent, **kw)
+        check(
+            (got[0], *got),
+            torch_cross_entropy(*args, cotangent=cotangent, **kw, nll=True),
+            str(case),
+        )
+
+
 def test_covering_subset_holds_every_option_value():
     for field in ("kind", "layout", "weighted", "ignore", "smoothing", "temperature", "reduction"):
         assert {getattr(c, field) for c in COVERING} == {getattr(c, field) for c in MATRIX}, field
@@ -330,6 +351,19 @@ def test_gradient_table_matches_jax_grad_of_the_kernel():
         expected = np.asarray(jax.jit(jax.grad(total))(jnp.asarray(logits)))
         got = k.GRADS["cross_entropy"]["logits"](np, cot, logits, target, **options)
         assert_close(got, expected, err_msg=str(case))
+
+    (log_p, target), kw = _nll_inputs("4d", True, "default", "none")
+    nll_options = {"axis": 1, "ignore_index": -100}
+
+    def nll_total(x: Any, t: Any = target, c: Any = kw["cotangent"]) -> Any:
+        loss = k.nll_loss(jnp, x, jnp.asarray(t), class_weight=jnp.asarray(WEIGHT), **nll_options)
+        return jnp.sum(jnp.asarray(c) * loss)
+
+    expected = np.asarray(jax.jit(jax.grad(nll_total))(jnp.asarray(log_p)))
+    got = k.GRADS["nll_loss"]["input"](
+        np, kw["cotangent"], log_p, target, class_weight=WEIGHT, **nll_options
+    )
+    assert_close(got, expected, err_msg="nll_loss")
 
 
 def test_jax_grad_and_torch_backward_go_through_the_table():

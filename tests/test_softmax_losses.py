@@ -649,3 +649,44 @@ def test_where_masks_samples_of_every_loss(backend):
         expected = al.grad(fn)(*args, cotangent=kw["cotangent"] * where, **plain_kw)
         assert_close(grad, expected, err_msg=str(case))
         assert np.all(grad[~where] == 0), str(case)
+
+
+def test_gradient_tables_match_jax_grad_of_the_kernels():
+    jax = optional("jax")
+    jnp = jax.numpy
+    from arrayloss.kernels import categorical, softmax, softmax_focal
+
+    logits, labels, probs = _logits("4d", 9), _labels("4d"), _probabilities("4d")
+    pred = _keras_probabilities("4d")
+    cot = np.random.default_rng(10).uniform(0.5, 1.5, _loss_shape("4d"))
+    kernels = [
+        (softmax, "poly1_cross_entropy", logits, labels, {"sparse": True, "epsilon": 2.0}),
+        (softmax, "poly1_cross_entropy", logits, probs, {"sparse": False, "epsilon": -1.0}),
+        (softmax_focal, "softmax_focal_loss", logits, labels, {"sparse": True, "gamma": 0.5}),
+        (softmax_focal, "softmax_focal_loss", logits, probs, {"sparse": False, "gamma": 2.0}),
+        (
+            categorical,
+            "categorical_cross_entropy",
+            pred,
+            probs,
+            {"sparse": False, "from_logits": False, "label_smoothing": 0.1},
+        ),
+        (
+            categorical,
+            "sparse_categorical_cross_entropy",
+            pred,
+            labels,
+            {"sparse": True, "from_logits": False, "ignore_index": 3},
+        ),
+    ]
+    for module, name, x, target, options in kernels:
+        options = {"axis": 1, **options}
+        value = module.VALUES[name]
+
+        def total(z: Any, f: Any = value, t: Any = target, o: Any = options) -> Any:
+            return jnp.sum(jnp.asarray(cot) * f(jnp, z, jnp.asarray(t), **o))
+
+        expected = np.asarray(jax.jit(jax.grad(total))(jnp.asarray(x)))
+        arg = next(iter(module.GRADS[name]))
+        got = module.GRADS[name][arg](np, cot, x, target, **options)
+        assert_close(got, expected, atol=1e-15, err_msg=f"{name} {options}")

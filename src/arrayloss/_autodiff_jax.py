@@ -31,7 +31,7 @@ from . import _engine
 from ._explicit_sharding import explicit_mesh, gradient_layout, value_layout, with_auto_axes
 from ._spec import Problem
 
-__all__ = ["TRACES", "jax_value", "jax_value_and_grad"]
+__all__ = ["TRACES", "first_order_only", "jax_value", "jax_value_and_grad"]
 
 #: How many times each loss's JAX function was traced (a cache miss of ``jax.jit``).
 TRACES: collections.Counter[str] = collections.Counter()
@@ -172,7 +172,7 @@ def _value_function(layout: _Layout) -> Callable[..., Any]:
         # XLA drops the value computed alongside: only the gradients are used.
         grads = _engine.value_and_grad(problem, names, g)[1]
         if not spec.second_order:
-            guard = _first_order_only(spec.name)
+            guard = first_order_only(spec.name)
             grads = tuple(guard(v) for v in grads)
         return grads
 
@@ -234,8 +234,9 @@ def _is_primal(x: Any) -> bool:
 
 
 @functools.cache
-def _first_order_only(name: str) -> Callable[[Any], Any]:
-    """Identity whose derivative raises: gradients of a loss without second order."""
+def first_order_only(name: str) -> Callable[[Any], Any]:
+    """Identity whose derivative raises: wraps the gradients of a loss without second
+    order (``LossSpec.second_order=False``), here and in a loss's own ``custom_vjp``."""
     import jax
 
     @jax.custom_jvp
@@ -337,7 +338,7 @@ def _value_and_grad_function(
         )
         value, grads = _engine.value_and_grad(problem, layout.diff, cot)
         if not spec.second_order:
-            guard = _first_order_only(spec.name)
+            guard = first_order_only(spec.name)
             grads = tuple(guard(g) for g in grads)
         return value, grads
 

@@ -137,7 +137,7 @@ def get_namespace(xp: ModuleType | str) -> ModuleType:
     if isinstance(xp, ModuleType):
         return _import_backend(backend_name(xp))
     raise TypeError(
-        f"xp must be a module or a backend name, got {type(xp).__name__}; "
+        f"xp must be a module or a backend name, got {xp!r} ({type(xp).__name__}); "
         f"valid names are {', '.join(BACKEND_NAMES)}"
     )
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+import array_api_compat
+
 __all__ = [
     "log_sigmoid",
     "log_softmax",
@@ -23,7 +25,17 @@ __all__ = [
 
 
 def safe_max(xp: ModuleType, x: Any, axis: int, keepdims: bool = True) -> Any:
-    """``max(x, axis)`` with non-finite maxima replaced by 0 (a safe shift for exp)."""
+    """``max(x, axis)`` with non-finite maxima replaced by 0 (a safe shift for exp).
+
+    An empty ``axis`` (an empty batch of ``ntxent``) gives 0: ``max`` has no identity.
+    """
+    if x.shape[axis] == 0:
+        shape = list(x.shape)
+        if keepdims:
+            shape[axis] = 1
+        else:
+            del shape[axis]
+        return xp.zeros(tuple(shape), dtype=x.dtype, device=array_api_compat.device(x))
     m = xp.max(x, axis=axis, keepdims=keepdims)
     return xp.where(xp.isfinite(m), m, xp.zeros_like(m))
 

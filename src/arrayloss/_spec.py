@@ -18,7 +18,7 @@ from typing import Any
 
 from . import _dispatch
 from ._reduce import Denominator, prepare_mask, prepare_weight
-from ._validate import broadcast_shapes, check_choice, check_floating
+from ._validate import broadcast_shapes, check_choice, check_floating, dtype_is
 
 __all__ = [
     "ALL_BACKENDS",
@@ -275,9 +275,9 @@ def prepare(
         a = converted[name]
         if name in spec.wrt or name in spec.index_args or not hasattr(a, "dtype"):
             continue
-        if namespace.isdtype(a.dtype, "complex floating"):
+        if dtype_is(namespace, a.dtype, "complex floating"):
             raise TypeError(f"{name} must be real, got dtype {a.dtype}")
-        if namespace.isdtype(a.dtype, "real floating"):
+        if dtype_is(namespace, a.dtype, "real floating"):
             float_arrays.append(a)
     out_dtype = _floating_dtype(namespace, float_arrays)
     compute_dtype = namespace.float32 if _is_low_precision(out_dtype) else out_dtype

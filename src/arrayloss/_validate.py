@@ -23,6 +23,7 @@ __all__ = [
     "check_integer",
     "check_option",
     "check_values",
+    "dtype_is",
     "is_floating",
     "values_checkable",
 ]
@@ -34,8 +35,21 @@ def _dtype_name(dtype: Any) -> str:
     return str(dtype).split(".")[-1]
 
 
+def dtype_is(xp: ModuleType, dtype: Any, kind: str | tuple[str, ...]) -> bool:
+    """``xp.isdtype(dtype, kind)``, also for NumPy's ml_dtypes ``bfloat16``.
+
+    NumPy's ``isdtype`` raises for the ml_dtypes extension types; ``bfloat16`` is taken
+    as a real floating dtype and every other extension type as none of the kinds.
+    """
+    try:
+        return bool(xp.isdtype(dtype, kind))
+    except TypeError:
+        kinds = (kind,) if isinstance(kind, str) else kind
+        return _dtype_name(dtype) == "bfloat16" and "real floating" in kinds
+
+
 def is_floating(xp: ModuleType, x: Any) -> bool:
-    return bool(xp.isdtype(x.dtype, "real floating"))
+    return dtype_is(xp, x.dtype, "real floating")
 
 
 def check_floating(xp: ModuleType, name: str, x: Any) -> None:
@@ -49,7 +63,7 @@ def check_floating(xp: ModuleType, name: str, x: Any) -> None:
 
 def check_integer(xp: ModuleType, name: str, x: Any, *, what: str = "class indices") -> None:
     """TypeError unless ``x`` has an integer dtype."""
-    if not xp.isdtype(x.dtype, "integral"):
+    if not dtype_is(xp, x.dtype, "integral"):
         raise TypeError(
             f"{name} holds {what} and must be an integer array, got dtype "
             f"{_dtype_name(x.dtype)}; cast it with xp.astype(..., xp.int64)"
@@ -154,6 +168,6 @@ def first_bad_value(xp: ModuleType, x: Any, bad: Any) -> Any:
     value = flat_x[index]
     if hasattr(value, "detach"):  # float() of a PyTorch tensor that requires grad warns
         value = value.detach()
-    if xp.isdtype(x.dtype, "integral"):
+    if dtype_is(xp, x.dtype, "integral"):
         return int(value)
     return float(value)

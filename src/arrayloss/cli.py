@@ -34,14 +34,19 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="cross-backend conformance report")
     check.add_argument(
         "--backend",
-        action="append",
+        action="extend",
+        nargs="+",
         metavar="NAME",
         help="a backend or target label (numpy, jax, jax:gpu, torch:cuda ...); repeatable; "
         "default: every one installed",
     )
     check.add_argument("--dtype", choices=("float32", "float64"), default="float64")
     check.add_argument(
-        "--loss", action="append", metavar="NAME", help="check only this loss; repeatable"
+        "--loss",
+        action="extend",
+        nargs="+",
+        metavar="NAME",
+        help="check only these losses",
     )
     check.add_argument("--json", action="store_true", help="print only the JSON report on stdout")
     check.add_argument(
@@ -56,7 +61,11 @@ def _parser() -> argparse.ArgumentParser:
         "--output", default="demo-output", metavar="DIR", help="folder for the PNG plots"
     )
     demo.add_argument(
-        "--backend", action="append", metavar="NAME", help="run only on this backend; repeatable"
+        "--backend",
+        action="extend",
+        nargs="+",
+        metavar="NAME",
+        help="run only on these backends",
     )
 
     sub.add_parser(

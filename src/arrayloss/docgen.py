@@ -204,23 +204,24 @@ def _split_docstring(doc: str) -> tuple[str, str, dict[str, str]]:
 def _args_list(text: str) -> str:
     """The ``Args:`` section as a Markdown list (continuation lines joined)."""
     items: list[str] = []
+    pending = ""  # argument names running over several lines ("a, b,\n c: ...")
     for line in text.splitlines():
         if not line.strip():
             continue
-        if not line.startswith(" ") and ":" in line:
-            name, _, desc = line.partition(":")
-            items.append(
-                f"- `{name.strip()}`:{_inline(desc)}"
-                if "," not in name
-                else f"- {_names(name)}:{_inline(desc)}"
-            )
+        if not line.startswith(" ") and ":" not in line and line.rstrip().endswith(","):
+            pending += line.strip() + " "
+            continue
+        if (pending or not line.startswith(" ")) and ":" in line:
+            name, _, desc = (pending + line.strip()).partition(":")
+            pending = ""
+            items.append(f"- {_names(name)}:{_inline(desc)}")
         elif items:
             items[-1] += " " + _inline(line.strip())
     return "\n".join(items)
 
 
 def _names(names: str) -> str:
-    return ", ".join(f"`{n.strip()}`" for n in names.split(","))
+    return ", ".join(f"`{n.strip()}`" for n in names.split(",") if n.strip())
 
 
 def _signature(name: str, fn: Callable[..., Any]) -> str:

@@ -6,7 +6,9 @@ Each loss (by its spec name; aliases share it) has a factory returning a few
 indices), and keyword options (``weight=``, ``where=`` and the loss's own). Inputs stay
 away from kinks (``|d| = delta`` ...), so float32 and float64 take the same branch, and
 exercise the options whose denominators differ between libraries. A loss without a
-factory here is reported by the checker as a failure ("no conformance inputs").
+factory is reported by the checker as a failure ("no conformance inputs"). The
+factories live in ``cases_regression.py``, ``cases_classification.py`` and
+``cases_embedding.py``; this module holds the building blocks.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from .._autodiff_jax import first_order_only
+
 __all__ = ["jax_value", "supported"]
 
 
@@ -174,9 +176,11 @@ def _build(
         )
         (grad_weight, grad_bias), per_block = jax.lax.scan(body, init, items)
         grad_x = per_block.reshape((n_blocks * rows, *per_block.shape[2:]))[:n_rows]
+        # The specs declare no second order: differentiating these gradients raises.
+        guard = first_order_only("linear_cross_entropy" if linear else "chunked_cross_entropy")
         if not linear:
-            return (grad_x,), None
-        return (grad_x, grad_weight, grad_bias if has_bias else None), None
+            return (guard(grad_x),), None
+        return (guard(grad_x), guard(grad_weight), guard(grad_bias) if has_bias else None), None
 
     loss_fn.defvjp(forward, backward)
     return jax.jit(loss_fn)

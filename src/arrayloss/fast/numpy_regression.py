@@ -18,7 +18,7 @@ from . import register
 from ._chunks import cotangent_scale, none_cotangent, plain_float_arrays, run_chunks
 from .numpy_rows import rows_fast_path
 
-__all__ = ["ELEMENTWISE_CHUNK"]
+__all__ = ["ELEMENTWISE_CHUNK", "ChunkKernel", "elementwise"]
 
 Array = np.ndarray
 # kernel(pred, target, grad_or_scratch, loss_out, scale) -> partial sum of the loss
@@ -28,26 +28,32 @@ ChunkKernel = Callable[[Array, Array, Array, "Array | None", Any], float]
 ELEMENTWISE_CHUNK = 1 << 15
 
 
-def _elementwise(
+def elementwise(
     problem: Any,
     wrt: tuple[str, ...],
     cotangent: Any,
     kernel: ChunkKernel,
     *,
     value_scale: float = 1.0,
+    negated_second: bool = True,
 ) -> Any:
-    """Run a loss of ``d = pred - target`` whose target gradient is minus the pred gradient.
+    """Run an element-wise loss of two arrays with a fused chunk ``kernel``.
 
-    Cases outside the fused pass (broadcasting, say) go to the row-chunked kernel.
+    With ``negated_second`` the gradient of the second argument is minus the first's (a
+    loss of ``d = pred - target``); without it only the first is differentiated here.
+    Other cases (broadcasting, a third array, weights) go to the row-chunked kernel.
     """
     if problem.weight is not None or problem.where is not None:
         return NotImplemented
+    names = problem.spec.args[:2]
+    allowed = names if negated_second else names[:1]
     pred, target = problem.arrays[0], problem.arrays[1]
     if (
         not plain_float_arrays(pred, target)
         or pred.shape != target.shape
         or pred.size == 0
-        or any(name not in ("pred", "target") for name in wrt)
+        or any(a is not None for a in problem.arrays[2:])
+        or any(name not in allowed for name in wrt)
     ):
         return rows_fast_path(problem, wrt, cotangent)
     n = pred.size
@@ -89,7 +95,7 @@ def _elementwise(
     for name in wrt:
         assert grad is not None
         g = grad.reshape(pred.shape)
-        grads.append(g if name == "pred" else np.negative(g))
+        grads.append(g if name == names[0] else np.negative(g))
     return value, tuple(grads)
 
 
@@ -155,31 +161,31 @@ def _huber_chunk(delta: float) -> ChunkKernel:
 
 @register("mse", "numpy")
 def mse(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
-    return _elementwise(problem, wrt, cotangent, _mse_chunk)
+    return elementwise(problem, wrt, cotangent, _mse_chunk)
 
 
 @register("mae", "numpy")
 def mae(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
-    return _elementwise(problem, wrt, cotangent, _mae_chunk)
+    return elementwise(problem, wrt, cotangent, _mae_chunk)
 
 
 @register("huber", "numpy")
 def huber(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
-    return _elementwise(problem, wrt, cotangent, _huber_chunk(float(problem.options["delta"])))
+    return elementwise(problem, wrt, cotangent, _huber_chunk(float(problem.options["delta"])))
 
 
 @register("smooth_l1", "numpy")
 def smooth_l1(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
     beta = float(problem.options["beta"])
     if beta == 0:
-        return _elementwise(problem, wrt, cotangent, _mae_chunk)
+        return elementwise(problem, wrt, cotangent, _mae_chunk)
     # smooth_l1(beta) = huber(delta=beta) / beta, and so is its gradient
     huber_kernel = _huber_chunk(beta)
 
     def kernel(p: Array, t: Array, g: Array, loss: Array | None, s: Any) -> float:
         return huber_kernel(p, t, g, loss, None if s is None else s / beta)
 
-    return _elementwise(problem, wrt, cotangent, kernel, value_scale=1.0 / beta)
+    return elementwise(problem, wrt, cotangent, kernel, value_scale=1.0 / beta)
 
 
 @register("rmse", "numpy")
@@ -188,7 +194,7 @@ def rmse(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
         return NotImplemented
     # d rmse = d mse / (2 sqrt(mse)): the mse pass with a unit scale leaves 2 d / D in
     # the gradient buffer (D the denominator), rescaled once the value is known.
-    result = _elementwise(problem, wrt, None, _mse_chunk)
+    result = elementwise(problem, wrt, None, _mse_chunk)
     if result is NotImplemented:
         return result
     value, grads = result

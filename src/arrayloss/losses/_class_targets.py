@@ -20,6 +20,7 @@ from .._validate import (
     check_axis,
     check_integer,
     check_values,
+    dtype_is,
     first_bad_value,
     is_floating,
     values_checkable,
@@ -86,12 +87,7 @@ def finish_targets(
     pred_shape = tuple(pred.shape)
     loss_shape = pred_shape[:axis] + pred_shape[axis + 1 :]
     n = pred_shape[axis]
-    if (
-        squeeze_last
-        and target.ndim == pred.ndim
-        and target.ndim > 0
-        and target.shape[-1] == 1
-    ):
+    if squeeze_last and target.ndim == pred.ndim and target.ndim > 0 and target.shape[-1] == 1:
         target = xp.squeeze(target, axis=-1)
     shape = tuple(target.shape)
     if shape == pred_shape and "probs" in kinds:
@@ -116,9 +112,11 @@ def finish_targets(
             check_values(
                 xp,
                 bad,
-                lambda: f"{target_name} holds the class index "
-                f"{first_bad_value(xp, target, bad)}, outside [0, {n}) for {pred_name} with "
-                f"{n} classes along axis {axis}; class indices must be in [0, {n}){ignored}",
+                lambda: (
+                    f"{target_name} holds the class index "
+                    f"{first_bad_value(xp, target, bad)}, outside [0, {n}) for {pred_name} with "
+                    f"{n} classes along axis {axis}; class indices must be in [0, {n}){ignored}"
+                ),
             )
         _replace(problem, target_name, target)
         return True
@@ -149,7 +147,7 @@ def class_vector(problem: Problem, value: Any, name: str, *, axis: int) -> Any:
     v = _dispatch.convert(value, xp)
     if not hasattr(v, "shape"):
         v = xp.asarray(v, device=device(pred))
-    if xp.isdtype(v.dtype, "bool") or not xp.isdtype(v.dtype, ("real floating", "integral")):
+    if dtype_is(xp, v.dtype, "bool") or not dtype_is(xp, v.dtype, ("real floating", "integral")):
         raise TypeError(
             f"{name} must be a real array of per-class values, got dtype "
             f"{str(v.dtype).replace('torch.', '')}"

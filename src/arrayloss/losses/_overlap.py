@@ -25,6 +25,7 @@ from .._validate import (
     check_integer,
     check_option,
     check_values,
+    dtype_is,
     first_bad_value,
     values_checkable,
 )
@@ -55,7 +56,7 @@ def _fixed_target(spec: LossSpec, *, labels: bool) -> LossSpec:
 
 def _is_floating(x: Any) -> bool:
     if hasattr(x, "dtype"):
-        return bool(array_api_compat.array_namespace(x).isdtype(x.dtype, "real floating"))
+        return dtype_is(array_api_compat.array_namespace(x), x.dtype, "real floating")
     return np.asarray(x).dtype.kind == "f"
 
 

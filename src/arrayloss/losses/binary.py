@@ -65,16 +65,19 @@ def check_unit_interval(problem: Problem, names: tuple[str, ...], loss: str) -> 
         x = problem.array(name)
         if x is None or not values_checkable(namespace, x):
             continue
-        bad = (x < 0) | (x > 1)
-        check_values(
-            namespace,
-            bad,
-            lambda name=name, x=x, bad=bad: (
-                f"{name} has an entry "
-                f"{first_bad_value(namespace, x, bad)} outside [0, 1]; {loss} takes "
-                "probabilities in [0, 1] (NaN is allowed and gives NaN)"
-            ),
-        )
+        _check_in_unit_interval(namespace, name, x, loss)
+
+
+def _check_in_unit_interval(namespace: ModuleType, name: str, x: Array, loss: str) -> None:
+    bad = (x < 0) | (x > 1)
+    check_values(
+        namespace,
+        bad,
+        lambda: (
+            f"{name} has an entry {first_bad_value(namespace, x, bad)} outside [0, 1]; "
+            f"{loss} takes probabilities in [0, 1] (NaN is allowed and gives NaN)"
+        ),
+    )
 
 
 @loss_function(BCE)

@@ -207,9 +207,7 @@ def sparse_categorical_cross_entropy(
         where=where,
         loss_shape=loss_shape,
     )
-    finish_targets(
-        problem, axis=ax, kinds=("index",), ignore_index=ignore_index, squeeze_last=True
-    )
+    finish_targets(problem, axis=ax, kinds=("index",), ignore_index=ignore_index, squeeze_last=True)
     problem.options = {
         "axis": ax,
         "sparse": True,

@@ -179,17 +179,20 @@ def js_div(
     for name in ("pred", "target"):
         x = problem.array(name)
         if values_checkable(namespace, x):
-            bad = x < 0
-            check_values(
-                namespace,
-                bad,
-                lambda name=name, x=x, bad=bad: (
-                    f"{name} has a negative entry "
-                    f"{first_bad_value(namespace, x, bad)}; js_div takes non-negative "
-                    "distributions"
-                ),
-            )
+            _check_non_negative(namespace, name, x)
     return problem
+
+
+def _check_non_negative(namespace: ModuleType, name: str, x: Array) -> None:
+    bad = x < 0
+    check_values(
+        namespace,
+        bad,
+        lambda: (
+            f"{name} has a negative entry {first_bad_value(namespace, x, bad)}; "
+            "js_div takes non-negative distributions"
+        ),
+    )
 
 
 @loss_function(COSINE)

@@ -263,7 +263,7 @@ def multi_margin(
     Examples:
         >>> import numpy as np
         >>> import arrayloss as al
-        >>> float(al.multi_margin(np.array([[0.1, 0.2, 0.4, 0.8]]), np.array([3])))
+        >>> round(float(al.multi_margin(np.array([[0.1, 0.2, 0.4, 0.8]]), np.array([3]))), 12)
         0.325
     """
     check_choice("p", p, (1, 2))

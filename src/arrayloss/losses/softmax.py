@@ -146,9 +146,7 @@ def cross_entropy(
         1.274491357515
     """
     check_option("label_smoothing", label_smoothing, lambda v: 0 <= v <= 1, "in [0, 1]")
-    check_option(
-        "temperature", temperature, lambda v: 0 < v < math.inf, "a finite number > 0"
-    )
+    check_option("temperature", temperature, lambda v: 0 < v < math.inf, "a finite number > 0")
     check_ignore_index(ignore_index)
     ax, loss_shape = class_layout(logits, axis)
     problem = prepare(

@@ -64,10 +64,14 @@ def softmax_focal_loss(
               \frac{\partial \ell_n}{\partial\, \mathrm{logits}_{nj}} =
               k_{nj} - p_{nj} \sum_c k_{nc}, \quad k_{nc} = \alpha_c t_{nc} f'(l_{nc}).
 
-    ``log p`` comes from the log-softmax, ``q = -expm1(log p)``, ``q^γ = exp(γ log q)``
-    and ``l/q`` takes its limit -1 at ``q = 0``, so values and gradients stay finite at
-    logits of ±100 and for ``0 < γ < 1`` at ``p → 1``, where the naive formula's
-    ``(1 - p)^(γ-1)`` is infinite. ``γ = 0`` is the (``α``-weighted) cross-entropy.
+    ``log p`` comes from the log-softmax, ``q^γ = exp(γ log q)`` and ``l/q`` takes its
+    limit -1 at ``q = 0``, so values and gradients stay finite at logits of ±100 and for
+    ``0 < γ < 1`` at ``p → 1``, where the naive formula's ``(1 - p)^(γ-1)`` is infinite.
+    With class indices, ``q_y`` is summed from the other classes' probabilities and
+    ``log p_y = -log1p(q_y / p_y)`` near ``p_y = 1``, so both keep full relative
+    precision (``1 - p_y = 4e-87`` at logits of ±100 is resolved, not rounded to 0);
+    with probabilities ``q = -expm1(log p)``. ``γ = 0`` is the (``α``-weighted)
+    cross-entropy.
 
     Reference: no framework ships this loss; it is the formula above (Lin et al., 2017,
     with the softmax in place of the sigmoid), checked against the same formula in

@@ -314,3 +314,10 @@ def pytest_configure(config: pytest.Config) -> None:
         jax.config.update("jax_enable_x64", True)
     except ImportError:
         pass
+    try:
+        import torch
+    except ImportError:
+        pass
+    else:
+        # the tests use tiny tensors: thread start-up would dominate their run time
+        torch.set_num_threads(1)

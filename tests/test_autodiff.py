@@ -184,25 +184,44 @@ def test_jax_grad_runs_through_the_custom_vjp_and_the_table(name):
         assert f"{spec.name}_gradient_table" in grad_jaxpr
 
 
-@pytest.mark.parametrize("mode", ["eager", "jit"])
 @pytest.mark.parametrize("name", NAMES)
-def test_jax_value_and_grad_equal_the_table_and_the_reference(name, mode):
+def test_eager_jax_value_and_grad_equal_the_table_and_the_reference(name):
     spec, fn = _loss(name)
-    # eager JAX compiles every validation op on first sight: one case there, two jitted
-    for case in _cases_with_gradients(spec, name, 1 if mode == "eager" else 2):
-        positions = _float_positions(spec, case)
-        f, diff = _jax_call(fn, case, positions)
-        run = jax.value_and_grad(f, argnums=tuple(range(len(diff))))
-        if mode == "jit":
-            run = jax.jit(run)
-        value, grads = run(*diff)
-        table_value, table_grads = _table(fn, case, positions)
-        label = f"{name} [{case.label}]"
-        assert_close(np.asarray(value), table_value, rtol=RTOL64, atol=ATOL, err_msg=label)
-        assert_close(
-            tuple(np.asarray(g) for g in grads), table_grads, rtol=RTOL64, atol=ATOL, err_msg=label
-        )
-        _check_reference(name, spec, case, positions, value, grads)
+    case = _first_case(spec, name)
+    positions = _float_positions(spec, case)
+    f, diff = _jax_call(fn, case, positions)
+    value, grads = jax.value_and_grad(f, argnums=tuple(range(len(diff))))(*diff)
+    table_value, table_grads = _table(fn, case, positions)
+    assert_close(np.asarray(value), table_value, rtol=RTOL64, atol=ATOL)
+    assert_close(tuple(np.asarray(g) for g in grads), table_grads, rtol=RTOL64, atol=ATOL)
+    _check_reference(name, spec, case, positions, value, grads)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_jitted_vmapped_value_and_grad_equal_a_loop_over_the_table(name):
+    spec, fn = _loss(name)
+    for case in _cases_with_gradients(spec, name):
+        batched = [i for i, a in enumerate(case.args) if isinstance(a, np.ndarray) and a.ndim >= 1]
+        positions = [i for i in _float_positions(spec, case) if i in batched]
+        # Example k rolls every array k places along its first axis: valid inputs, paired
+        # anew; example 0 is the case itself.
+        examples = [
+            [np.roll(a, k, axis=0) if i in batched else a for i, a in enumerate(case.args)]
+            for k in range(3)
+        ]
+        stacks = [jnp.asarray(np.stack([ex[i] for ex in examples])) for i in batched]
+        f, _ = _jax_call(fn, case, batched)
+        argnums = tuple(batched.index(i) for i in positions)
+        values, grads = jax.jit(jax.vmap(jax.value_and_grad(f, argnums=argnums)))(*stacks)
+        for k, example in enumerate(examples):
+            table_value, table_grads = _table(
+                fn, dataclasses.replace(case, args=tuple(example)), positions
+            )
+            label = f"{name} [{case.label}] example {k}"
+            assert_close(np.asarray(values[k]), table_value, rtol=RTOL64, atol=ATOL, err_msg=label)
+            got = tuple(np.asarray(g[k]) for g in grads)
+            assert_close(got, table_grads, rtol=RTOL64, atol=ATOL, err_msg=label)
+        _check_reference(name, spec, case, positions, values[0], [g[0] for g in grads])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -215,43 +234,21 @@ def test_jax_vjp_of_the_unreduced_loss_takes_a_cotangent(name):
     options = {**case.options, "reduction": "none"}
     args = [_to_jax(a) for a in case.args]
     opts = {k: _to_jax(v) for k, v in options.items()}
+    out_shape = np.shape(fn(*case.args, **options))
+    cot = np.random.default_rng(0).uniform(0.5, 1.5, out_shape)
 
-    def f(*diff: Any) -> Any:
-        full = list(args)
-        for i, d in zip(positions, diff, strict=True):
-            full[i] = d
-        return fn(*full, **opts)
+    def pull(diff: list[Any], cot: Any) -> Any:
+        def f(*diff: Any) -> Any:
+            full = list(args)
+            for i, d in zip(positions, diff, strict=True):
+                full[i] = d
+            return fn(*full, **opts)
 
-    out, pullback = jax.vjp(f, *[args[i] for i in positions])
-    cot = np.random.default_rng(0).uniform(0.5, 1.5, out.shape)
-    grads = pullback(jnp.asarray(cot))
+        return jax.vjp(f, *diff)[1](cot)
+
+    grads = jax.jit(pull)([args[i] for i in positions], jnp.asarray(cot))
     _, expected = al.value_and_grad(fn, wrt=tuple(positions))(*case.args, **options, cotangent=cot)
     assert_close(tuple(np.asarray(g) for g in grads), expected, rtol=RTOL64, atol=ATOL)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_jax_vmap_over_a_batch_equals_a_loop(name):
-    spec, fn = _loss(name)
-    case = _first_case(spec, name)
-    batched = [i for i, a in enumerate(case.args) if isinstance(a, np.ndarray) and a.ndim >= 1]
-    diff = [j for j, i in enumerate(batched) if i in _float_positions(spec, case)]
-    # Each example rolls every array along its first axis: valid inputs, paired anew.
-    stacks = [
-        jnp.asarray(np.stack([np.roll(case.args[i], k, axis=0) for k in range(3)])) for i in batched
-    ]
-    f, _ = _jax_call(fn, case, batched)
-    value_and_grad = jax.value_and_grad(f, argnums=tuple(diff))
-    values, grads = jax.jit(jax.vmap(value_and_grad))(*stacks)
-    one = jax.jit(value_and_grad)
-    for k in range(3):
-        value, loop = one(*[s[k] for s in stacks])
-        assert_close(np.asarray(values[k]), np.asarray(value), rtol=RTOL64, atol=ATOL)
-        assert_close(
-            tuple(np.asarray(g[k]) for g in grads),
-            tuple(np.asarray(g) for g in loop),
-            rtol=RTOL64,
-            atol=ATOL,
-        )
 
 
 def _kernel_autodiff(fn: Callable[..., Any], case: Case, position: int) -> Callable[..., Any]:

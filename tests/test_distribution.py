@@ -269,6 +269,25 @@ def test_cosine_similarity_loss_at_zero_vectors_is_finite_as_optax(backend):
     assert_close(grads[0][1], np.zeros(3))
 
 
+@pytest.mark.parametrize(
+    "fn", [al.cosine_similarity_loss, al.js_div], ids=["cosine_similarity_loss", "js_div"]
+)
+def test_masked_vectors_are_zero_with_zero_gradient_even_if_nan(backend, fn):
+    pred = np.array([[0.2, 0.3, 0.5], [np.nan, 0.5, 0.5], [0.6, 0.2, 0.2]])
+    target = np.full((3, 3), 1 / 3)
+    where = np.array([True, False, True])
+    _, value, (grad,) = run_on(
+        backend, fn, [pred, target], ("pred",), where=where, reduction="none"
+    )
+    assert value[1] == 0.0
+    assert np.isfinite(value).all()
+    assert (grad[1] == 0.0).all()
+    assert np.isfinite(grad).all()
+    full = fn(pred[[0, 2]], target[[0, 2]], reduction="sum") / 2
+    _, mean, _ = run_on(backend, fn, [pred, target], ("pred",), where=where)
+    assert_close(mean, full)
+
+
 def test_keras_cosine_similarity_is_our_loss_minus_one():
     rng = _rng("keras-cos")
     pred, target = rng.normal(0.0, 1.0, (2, 5, 4))

@@ -486,7 +486,7 @@ class KerasCase:
     sparse: bool
     layout: str
     from_logits: bool
-    variant: float  # label_smoothing (categorical) or 1 for ignore_index=-1 (sparse)
+    variant: float  # categorical: label_smoothing; sparse: non-zero means ignore_index=-1
     weighted: bool
     reduction: str
 

@@ -26,7 +26,7 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import _engine
+from . import _engine, fast
 from ._spec import Problem
 
 __all__ = ["outside_graph", "torch_needs_graph", "torch_value"]
@@ -104,6 +104,17 @@ class _Call:
         self.tensors = [t for _, t in pairs]
 
 
+def _table_gradients(problem: Problem, names: tuple[str, ...], g: Any) -> tuple[Any, ...]:
+    """The table's gradients: a gradient-only fast kernel if one covers the call."""
+    if not fast.disabled():
+        from .fast import torch as fast_torch
+
+        computed = fast_torch.gradients(problem, names, g)
+        if computed is not NotImplemented:
+            return tuple(computed)
+    return _engine.gradients(problem, names, g)
+
+
 def _table_backward(ctx: Any, g: Any) -> tuple[Any, ...]:
     import torch
 
@@ -126,7 +137,7 @@ def _table_backward(ctx: Any, g: Any) -> tuple[Any, ...]:
     table = [i for i in needed if i in call.table]
     if table:
         names = [spec.args[call.slots[i][1]] for i in table]
-        computed = _engine.gradients(problem, names, g)
+        computed = _table_gradients(problem, tuple(names), g)
         if not spec.second_order and torch.is_grad_enabled():
             computed = _first_order_only().apply(spec.name, *computed)
         grads.update(zip(table, computed, strict=True))

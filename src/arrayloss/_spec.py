@@ -10,6 +10,7 @@ problem to the engine, so ``al.grad(loss)`` can reuse the very same validation.
 from __future__ import annotations
 
 import functools
+import math
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -300,6 +301,7 @@ def prepare(
             a = namespace.astype(a, compute_dtype)
         final.append(a)
 
+    _check_known_lengths({**dict(zip(spec.args, final, strict=True)), "weight": weight, "where": where})
     shapes = tuple(tuple(a.shape) if a is not None else () for a in final)
     dtypes = tuple(
         (converted[n].dtype if hasattr(converted[n], "dtype") else None) for n in spec.args
@@ -333,6 +335,18 @@ def prepare(
         arg_dtypes=dtypes,
         loss_shape=loss_shape,
     )
+
+
+def _check_known_lengths(arrays: Mapping[str, Any]) -> None:
+    """ValueError for a Dask array of unknown chunk sizes (NaN lengths, as after boolean
+    indexing): the shape checks and the element count of ``"mean"`` need the lengths."""
+    for name, a in arrays.items():
+        shape = tuple(getattr(a, "shape", ()))
+        if any(isinstance(s, float) and math.isnan(s) for s in shape):
+            raise ValueError(
+                f"{name} has unknown chunk sizes (shape {shape}), as after boolean indexing; "
+                f"pass the mask as where= instead, or call {name}.compute_chunk_sizes() first"
+            )
 
 
 def _dispatch_device(arrays: list[Any]) -> Any:

@@ -38,14 +38,18 @@ def _recording(*tensors: Any) -> bool:
 
 
 def _float(t: Any) -> bool:
-    return isinstance(t, torch.Tensor) and t.dtype in (torch.float32, torch.float64) and t.numel() > 0
+    return (
+        isinstance(t, torch.Tensor) and t.dtype in (torch.float32, torch.float64) and t.numel() > 0
+    )
 
 
 def _scalar_scale(cotangent: Any, factor: Any) -> Any:
     """``cotangent * factor`` for a scalar cotangent (None means 1), else None."""
     if cotangent is None:
         return factor
-    if isinstance(cotangent, (int, float)) or (isinstance(cotangent, torch.Tensor) and cotangent.ndim == 0):
+    if isinstance(cotangent, (int, float)) or (
+        isinstance(cotangent, torch.Tensor) and cotangent.ndim == 0
+    ):
         return cotangent * factor
     return None
 
@@ -127,18 +131,27 @@ def _ce_parts(problem: Any, wrt: tuple[str, ...]) -> tuple[Any, Any, int, Any] |
     logits, target = problem.arrays[0], problem.arrays[1]
     if not _float(logits) or target.dtype != torch.int64 or _recording(logits):
         return None
+    if problem.reduction == "mean" and not isinstance(problem.denominator, torch.Tensor):
+        return None
     axis = options["axis"]
-    n = logits.shape[axis]
     # eager validation has already rejected labels outside [0, C) other than ignore_index
     used = target != options.get("ignore_index", -100)
-    safe = torch.where(used, target, 0) if n > 0 else target
+    safe = torch.where(used, target, 0)
     return logits, safe.unsqueeze(axis), axis, used
+
+
+def _ce_cotangent_covered(problem: Any, cotangent: Any) -> bool:
+    return problem.reduction == "none" or _scalar_scale(cotangent, 1) is not None
 
 
 def _ce_row_scale(problem: Any, used: Any, cotangent: Any, dtype: Any) -> Any:
     """The cotangent of each sample's loss: 0 for ignored ones, ``1/D`` for the mean."""
     if problem.reduction == "none":
-        scale = torch.ones((), dtype=dtype) if cotangent is None else torch.as_tensor(cotangent, dtype=dtype)
+        scale = (
+            torch.ones((), dtype=dtype)
+            if cotangent is None
+            else torch.as_tensor(cotangent, dtype=dtype)
+        )
     else:
         scale = _scalar_scale(cotangent, 1.0)
         scale = torch.as_tensor(scale, dtype=dtype, device=used.device)
@@ -163,7 +176,7 @@ def cross_entropy(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
     temperature, ``where`` or ``weight``.
     """
     parts = _ce_parts(problem, wrt)
-    if parts is None or (cotangent is not None and problem.reduction != "none" and _scalar_scale(cotangent, 1) is None):
+    if parts is None or not _ce_cotangent_covered(problem, cotangent):
         return NotImplemented
     logits, safe, axis, used = parts
     loss = torch.logsumexp(logits, dim=axis) - logits.gather(axis, safe).squeeze(axis)
@@ -183,7 +196,7 @@ def cross_entropy(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
 
 def _ce_gradients(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
     parts = _ce_parts(problem, wrt)
-    if parts is None or (cotangent is not None and problem.reduction != "none" and _scalar_scale(cotangent, 1) is None):
+    if parts is None or not _ce_cotangent_covered(problem, cotangent):
         return NotImplemented
     logits, safe, axis, used = parts
     return (_ce_grads(logits, safe, axis, _ce_row_scale(problem, used, cotangent, logits.dtype)),)

@@ -120,16 +120,16 @@ def _focal_terms(xp: ModuleType, logits: Any, target: Any, alpha: float) -> tupl
     exponentials of finite numbers even where ``1 - p_t`` underflows.
     """
     bad = _outside_unit(xp, target)
+    # out-of-range targets (NaN in the end) computed at 1/2 so no step overflows
+    target = xp.where(bad, xp.full_like(target, 0.5), target)
     log_p = log_sigmoid(xp, logits)
     log_not_p = log_sigmoid(xp, -logits)
     minus_inf = xp.full_like(target, -math.inf)
-    one = xp.ones_like(target)
     has_pos = target > 0
     has_neg = target < 1
-    log_y = xp.where(has_pos & ~bad, xp.log(xp.where(has_pos & ~bad, target, one)), minus_inf)
-    zero = xp.zeros_like(target)
+    log_y = xp.where(has_pos, xp.log(xp.where(has_pos, target, xp.ones_like(target))), minus_inf)
     log_not_y = xp.where(
-        has_neg & ~bad, xp.log1p(-xp.where(has_neg & ~bad, target, zero)), minus_inf
+        has_neg, xp.log1p(-xp.where(has_neg, target, xp.zeros_like(target))), minus_inf
     )
     log_not_pt = xp.logaddexp(log_y + log_not_p, log_not_y + log_p)
     ce = -(1 - target) * log_not_p - target * log_p

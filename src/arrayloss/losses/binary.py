@@ -236,7 +236,7 @@ def sigmoid_focal_loss(
     Args:
         logits: logits ``[...]``, real floating.
         target: targets in ``[0, 1]``, broadcastable with ``logits``.
-        alpha: weight of the positive class in ``[0, 1]``; ``< 0`` to disable.
+        alpha: weight of the positive class, usually in ``[0, 1]``; ``< 0`` disables it.
         gamma: focusing exponent, ``>= 0`` (0 gives ``alpha_t``-weighted BCE).
         reduction: ``"none"``, ``"sum"`` or ``"mean"``.
         weight: per-element weights; ``"mean"`` divides by ``sum(weight)``.
@@ -254,7 +254,6 @@ def sigmoid_focal_loss(
         0.043321698785
     """
     check_option("gamma", gamma, lambda g: g >= 0, "a number >= 0")
-    check_option("alpha", alpha, lambda a: a <= 1, "<= 1 (or < 0 to disable it)")
     problem = prepare(
         FOCAL,
         {"logits": logits, "target": target},

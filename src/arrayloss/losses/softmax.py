@@ -104,8 +104,10 @@ def cross_entropy(
     smoothing term too); when there are none it is NaN (``"sum"`` is 0) and the
     gradient is 0. ``"mean"`` with probability targets divides by the number of
     samples, whatever the weights. A sample whose target is ``ignore_index`` has loss
-    0 and gradient 0. The integer path gathers the target logit (``take_along_axis``),
-    never a one-hot of the logits' size, except on Dask, which lacks it.
+    0 and gradient 0. The integer path's value gathers the target logit
+    (``take_along_axis``) instead of building a one-hot of the logits' size (Dask, which
+    lacks it, compares with ``arange``); the generic gradient subtracts at the target
+    with a ``where`` on that comparison, since the array API has no scatter.
 
     ``-inf`` logits: with class-index targets the loss and gradient stay finite while
     the target's logit is finite (as PyTorch). With probability targets a class with

@@ -66,6 +66,11 @@ def _logits(dtype: Any, shape: tuple[int, ...] = (37, 11)) -> tuple[np.ndarray, 
     )
 
 
+def _binary(dtype: Any, shape: tuple[int, ...] = (37, 11)) -> tuple[np.ndarray, ...]:
+    rng = _rng("binary", shape)
+    return rng.normal(0, 4, shape).astype(dtype), rng.choice([0.0, 1.0], size=shape).astype(dtype)
+
+
 def _classes(dtype: Any, rows: int = 41, n: int = 7) -> tuple[np.ndarray, ...]:
     rng = _rng("classes", rows, n)
     return rng.normal(0, 3, (rows, n)).astype(dtype), rng.integers(0, n, rows)
@@ -114,7 +119,13 @@ MAKERS: dict[str, list[tuple[str, Callable[[Any], Inputs]]]] = {
         ("plain", lambda d: (_logits(d), {})),
         ("pos_weight", lambda d: (_logits(d), {"pos_weight": np.linspace(0.5, 3, 11).astype(d)})),
     ],
-    "sigmoid_focal_loss": [("plain", lambda d: (_logits(d), {})), ("gamma", lambda d: (_logits(d), {"gamma": 0.5, "alpha": -1}))],
+    "sigmoid_focal_loss": [
+        ("binary", lambda d: (_binary(d), {})),
+        ("binary gamma", lambda d: (_binary(d), {"gamma": 0.5, "alpha": -1})),
+        ("binary gamma 0", lambda d: (_binary(d), {"gamma": 0.0, "alpha": 0.7})),
+        ("soft", lambda d: (_logits(d), {})),
+        ("soft gamma", lambda d: (_logits(d), {"gamma": 0.5, "alpha": -1})),
+    ],
     "cross_entropy": [
         ("plain", lambda d: (_classes(d), {})),
         ("many classes", lambda d: (_classes(d, 9, 300), {})),

@@ -23,10 +23,13 @@ from ._validate import broadcast_shapes, check_choice, check_floating, dtype_is
 
 __all__ = [
     "ALL_BACKENDS",
+    "Array",
     "LossRecord",
     "LossSpec",
+    "Namespace",
     "Problem",
     "get_spec",
+    "kernel_spec",
     "loss_function",
     "prepare",
     "registry",
@@ -34,6 +37,11 @@ __all__ = [
 
 #: The backends every loss is tested on unless its spec says otherwise.
 ALL_BACKENDS = ("numpy", "array_api_strict", "jax", "torch", "dask", "cupy")
+
+#: an array of any supported library (annotation for the public functions)
+Array = Any
+#: what ``xp=`` accepts: a namespace module, a backend name, or None
+Namespace = ModuleType | str | None
 
 ValueKernel = Callable[..., Any]
 GradKernel = Callable[..., Any]
@@ -95,6 +103,28 @@ class LossSpec:
         missing = [a for a in self.wrt if a not in self.grads]
         if missing:
             raise ValueError(f"{self.name}: no gradient table entry for {missing}")
+
+
+def kernel_spec(
+    kernels: ModuleType, name: str, args: tuple[str, ...], reference: str, **fields: Any
+) -> LossSpec:
+    """A :class:`LossSpec` from a kernel module's ``VALUES``/``GRADS`` (and ``VJPS``) tables.
+
+    ``wrt`` defaults to the table's entries, in table order; ``fields`` override any
+    other :class:`LossSpec` field.
+    """
+    grads = fields.pop("grads", None) or kernels.GRADS[name]
+    fused = getattr(kernels, "VJPS", {}).get(name)
+    return LossSpec(
+        name=name,
+        args=args,
+        wrt=fields.pop("wrt", None) or tuple(grads),
+        value=fields.pop("value", None) or kernels.VALUES[name],
+        grads=grads,
+        vjp=fields.pop("vjp", fused),
+        reference=reference,
+        **fields,
+    )
 
 
 @dataclass(frozen=True)
@@ -301,7 +331,9 @@ def prepare(
             a = namespace.astype(a, compute_dtype)
         final.append(a)
 
-    _check_known_lengths({**dict(zip(spec.args, final, strict=True)), "weight": weight, "where": where})
+    _check_known_lengths(
+        {**dict(zip(spec.args, final, strict=True)), "weight": weight, "where": where}
+    )
     shapes = tuple(tuple(a.shape) if a is not None else () for a in final)
     dtypes = tuple(
         (converted[n].dtype if hasattr(converted[n], "dtype") else None) for n in spec.args

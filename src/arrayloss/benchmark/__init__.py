@@ -34,7 +34,7 @@ __all__ = ["main"]
 
 BUDGETS = {
     "full": Budget(min_repeats=5, max_repeats=30, min_seconds=1.0),
-    "quick": Budget(min_repeats=3, max_repeats=10, min_seconds=0.2),
+    "quick": Budget(min_repeats=3, max_repeats=5, min_seconds=0.1),
     "tiny": Budget(min_repeats=2, max_repeats=2, min_seconds=0.0),
 }
 

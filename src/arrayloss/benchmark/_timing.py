@@ -67,18 +67,21 @@ def measure(
 
     A sample is ``batch`` back-to-back calls divided by ``batch`` (for calls of a few
     microseconds). Sampling stops after ``max_repeats`` samples or once ``min_repeats``
-    samples took ``min_seconds`` together.
+    samples (3 when the first call took over a second) took ``min_seconds`` together.
     """
     clock = timer or _host_timer
     first = clock(run, sync, 1)
     clock(run, sync, batch)
+    # a call of seconds (a slow peer at full size) gets the fewest samples that still
+    # give a median and percentiles
+    least = 3 if first > 1.0 else budget.min_repeats
     samples: list[float] = []
     spent = 0.0
     while len(samples) < budget.max_repeats:
         seconds = clock(run, sync, batch)
         samples.append(seconds / batch)
         spent += seconds
-        if len(samples) >= budget.min_repeats and spent >= budget.min_seconds:
+        if len(samples) >= min(least, budget.min_repeats) and spent >= budget.min_seconds:
             break
     return Timing(first=first, samples=tuple(samples))
 

@@ -89,7 +89,7 @@ def mse(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
     kernel allocates ``d``, ``d * d`` and the broadcast cotangent.
     """
     pair = _mse_pair(problem, wrt)
-    scale = _mse_scale(problem, cotangent)
+    scale = None if pair is None else _mse_scale(problem, cotangent)
     if pair is None or scale is None:
         return NotImplemented
     d = torch.sub(*pair)
@@ -102,7 +102,7 @@ def mse(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
 
 def _mse_gradients(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
     pair = _mse_pair(problem, wrt)
-    scale = _mse_scale(problem, cotangent)
+    scale = None if pair is None else _mse_scale(problem, cotangent)
     if pair is None or scale is None:
         return NotImplemented
     return _mse_grads(torch.sub(*pair), scale, wrt)

@@ -12,14 +12,13 @@ range-checked, as PyTorch's probability targets are not.
 from __future__ import annotations
 
 import dataclasses
-from types import ModuleType
 from typing import Any
 
 import array_api_compat
 import numpy as np
 
 from .._reduce import prepare_mask
-from .._spec import LossSpec, Problem, prepare
+from .._spec import Array, LossSpec, Namespace, Problem, prepare
 from .._validate import (
     check_axis,
     check_integer,
@@ -34,8 +33,6 @@ from ._class_targets import check_ignore_index
 
 __all__ = ["overlap_problem"]
 
-Array = Any
-Namespace = ModuleType | str | None
 
 #: (loss name, labels) -> the spec with a non-differentiable target.
 _VARIANTS: dict[tuple[str, bool], LossSpec] = {}

@@ -20,27 +20,15 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from .._spec import LossSpec, Problem, loss_function, prepare
+from .._spec import Array, LossSpec, Namespace, Problem, kernel_spec, loss_function, prepare
 from .._validate import check_option, check_values, first_bad_value, values_checkable
 from ..kernels import binary as k
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "sigmoid_focal_loss"]
 
-Array = Any
-Namespace = ModuleType | str | None
-
 
 def _spec(name: str, args: tuple[str, ...], reference: str, **fields: Any) -> LossSpec:
-    grads = k.GRADS[name]
-    return LossSpec(
-        name=name,
-        args=args,
-        wrt=tuple(grads),
-        value=k.VALUES[name],
-        grads=grads,
-        reference=reference,
-        **fields,
-    )
+    return kernel_spec(k, name, args, reference, **fields)
 
 
 BCE = _spec(

@@ -14,10 +14,9 @@ package-wide rule; Keras's ``divide_no_nan`` gives 0).
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
-from .._spec import LossSpec, loss_function, prepare
+from .._spec import Array, LossSpec, Namespace, kernel_spec, loss_function, prepare
 from .._validate import check_option
 from ..kernels import categorical as k
 from ..kernels.softmax import index_target
@@ -30,19 +29,15 @@ from ._class_targets import (
 
 __all__ = ["categorical_cross_entropy", "sparse_categorical_cross_entropy"]
 
-Array = Any
-Namespace = ModuleType | str | None
-
 
 def _spec(name: str) -> LossSpec:
-    return LossSpec(
-        name=name,
-        args=("pred", "target"),
+    reference = f"keras.losses.{name.replace('cross_entropy', 'crossentropy')}"
+    return kernel_spec(
+        k,
+        name,
+        ("pred", "target"),
+        reference,
         wrt=("pred",),
-        value=k.VALUES[name],
-        grads=k.GRADS[name],
-        vjp=k.VJPS[name],
-        reference=f"keras.losses.{name.replace('cross_entropy', 'crossentropy')}",
         elementwise=False,
         index_args=("target",),
         denominator="count",

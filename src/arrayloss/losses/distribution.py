@@ -11,28 +11,16 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from .._spec import LossSpec, loss_function, prepare
+from .._spec import Array, LossSpec, Namespace, kernel_spec, loss_function, prepare
 from .._validate import check_option, check_values, first_bad_value, values_checkable
 from ..kernels import distribution as k
 from ._axis import axis_shapes
 
 __all__ = ["cosine_similarity_loss", "js_div", "kl_div"]
 
-Array = Any
-Namespace = ModuleType | str | None
-
 
 def _spec(name: str, args: tuple[str, ...], reference: str, **fields: Any) -> LossSpec:
-    grads = k.GRADS[name]
-    return LossSpec(
-        name=name,
-        args=args,
-        wrt=tuple(grads),
-        value=k.VALUES[name],
-        grads=grads,
-        reference=reference,
-        **fields,
-    )
+    return kernel_spec(k, name, args, reference, **fields)
 
 
 KL_DIV = _spec(

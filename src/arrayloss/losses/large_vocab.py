@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import _dispatch, fast
 from .._reduce import loss_cotangent, reduce_loss
-from .._spec import LossSpec, Problem, loss_function, prepare
+from .._spec import Array, LossSpec, Namespace, Problem, loss_function, prepare
 from .._validate import (
     check_floating,
     check_integer,
@@ -25,9 +25,6 @@ from .._validate import (
 from ..kernels import large_vocab as k
 
 __all__ = ["chunked_cross_entropy", "linear_cross_entropy"]
-
-Array = Any
-Namespace = ModuleType | str | None
 
 
 def _options(options: dict[str, Any]) -> k.SweepOptions:

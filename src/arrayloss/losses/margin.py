@@ -10,10 +10,9 @@ samples, as PyTorch.
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
-from .._spec import LossSpec, loss_function, prepare
+from .._spec import Array, LossSpec, Namespace, kernel_spec, loss_function, prepare
 from .._validate import (
     check_choice,
     check_integer,
@@ -26,21 +25,9 @@ from ._axis import axis_shapes, move_class_weight, shape_of
 
 __all__ = ["hinge", "multi_margin", "multilabel_soft_margin", "soft_margin", "squared_hinge"]
 
-Array = Any
-Namespace = ModuleType | str | None
-
 
 def _spec(name: str, args: tuple[str, ...], reference: str, **fields: Any) -> LossSpec:
-    grads = k.GRADS[name]
-    return LossSpec(
-        name=name,
-        args=args,
-        wrt=tuple(grads),
-        value=k.VALUES[name],
-        grads=grads,
-        reference=reference,
-        **fields,
-    )
+    return kernel_spec(k, name, args, reference, **fields)
 
 
 HINGE = _spec("hinge", ("pred", "target"), "keras.losses.hinge")

@@ -18,12 +18,11 @@ Common keyword arguments (DESIGN.md section 3):
 from __future__ import annotations
 
 import math
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from .._spec import LossSpec, loss_function, prepare
+from .._spec import Array, LossSpec, Namespace, kernel_spec, loss_function, prepare
 from .._validate import (
     broadcast_shapes,
     check_integer,
@@ -36,23 +35,9 @@ from ..kernels import metric as k
 
 __all__ = ["contrastive", "cosine_embedding", "ntxent", "triplet_margin"]
 
-Array = Any
-Namespace = ModuleType | str | None
-
 
 def _spec(name: str, args: tuple[str, ...], reference: str, **fields: Any) -> LossSpec:
-    grads = k.GRADS[name]
-    return LossSpec(
-        name=name,
-        args=args,
-        wrt=tuple(grads),
-        value=k.VALUES[name],
-        grads=grads,
-        vjp=k.VJPS[name],
-        reference=reference,
-        elementwise=False,
-        **fields,
-    )
+    return kernel_spec(k, name, args, reference, elementwise=False, **fields)
 
 
 CONTRASTIVE = _spec(

@@ -8,28 +8,14 @@ divides by ``sum(weight)``; ``where`` masks elements out of numerator and denomi
 
 from __future__ import annotations
 
-from types import ModuleType
-from typing import Any
-
-from .._spec import LossSpec, loss_function, prepare
+from .._spec import Array, LossSpec, Namespace, kernel_spec, loss_function, prepare
 from ..kernels import ranking as k
 
 __all__ = ["hinge_embedding", "margin_ranking"]
 
-Array = Any
-Namespace = ModuleType | str | None
-
 
 def _spec(name: str, args: tuple[str, ...], reference: str) -> LossSpec:
-    grads = k.GRADS[name]
-    return LossSpec(
-        name=name,
-        args=args,
-        wrt=tuple(grads),
-        value=k.VALUES[name],
-        grads=grads,
-        reference=reference,
-    )
+    return kernel_spec(k, name, args, reference)
 
 
 MARGIN_RANKING = _spec(

@@ -17,11 +17,10 @@ Common keyword arguments (DESIGN.md section 3):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from .._spec import LossSpec, Problem, loss_function, prepare
+from .._spec import Array, LossSpec, Namespace, Problem, kernel_spec, loss_function, prepare
 from .._validate import check_option, check_values, first_bad_value, values_checkable
 from ..kernels import regression as k
 
@@ -41,23 +40,9 @@ __all__ = [
     "tweedie_deviance",
 ]
 
-Array = Any
-Namespace = ModuleType | str | None
-
 
 def _spec(name: str, reference: str, **fields: Any) -> LossSpec:
-    grads = k.GRADS[name]
-    kernel: Callable[..., Any] = fields.pop("value", None) or k.VALUES[name]
-    return LossSpec(
-        name=name,
-        args=fields.pop("args", ("pred", "target")),
-        wrt=tuple(grads),
-        value=kernel,
-        grads=grads,
-        vjp=k.VJPS.get(name),
-        reference=reference,
-        **fields,
-    )
+    return kernel_spec(k, name, fields.pop("args", ("pred", "target")), reference, **fields)
 
 
 MSE = _spec("mse", "torch.nn.functional.mse_loss")

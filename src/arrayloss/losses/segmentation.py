@@ -24,31 +24,17 @@ gradient). DESIGN.md section 3a.
 
 from __future__ import annotations
 
-from types import ModuleType
-from typing import Any
-
-from .._spec import LossSpec, loss_function
+from .._spec import Array, LossSpec, Namespace, kernel_spec, loss_function
 from .._validate import check_option
 from ..kernels import segmentation as k
 from ._overlap import overlap_problem
 
 __all__ = ["dice", "generalized_dice", "jaccard", "tversky"]
 
-Array = Any
-Namespace = ModuleType | str | None
-
 
 def _spec(name: str, reference: str) -> LossSpec:
-    return LossSpec(
-        name=name,
-        args=("pred", "target"),
-        wrt=tuple(k.GRADS[name]),
-        value=k.VALUES[name],
-        grads=k.GRADS[name],
-        vjp=k.VJPS[name],
-        reference=reference,
-        elementwise=False,
-        denominator="count",
+    return kernel_spec(
+        k, name, ("pred", "target"), reference, elementwise=False, denominator="count"
     )
 
 

@@ -16,10 +16,9 @@ gradient, under ``"none"``.
 from __future__ import annotations
 
 import math
-from types import ModuleType
 from typing import Any
 
-from .._spec import LossSpec, Problem, loss_function, prepare
+from .._spec import Array, LossSpec, Namespace, Problem, kernel_spec, loss_function, prepare
 from .._validate import check_option
 from ..kernels import softmax as k
 from ._class_targets import (
@@ -32,19 +31,14 @@ from ._class_targets import (
 
 __all__ = ["cross_entropy", "nll_loss", "poly1_cross_entropy"]
 
-Array = Any
-Namespace = ModuleType | str | None
-
 
 def _spec(name: str, first: str, reference: str) -> LossSpec:
-    return LossSpec(
-        name=name,
-        args=(first, "target"),
+    return kernel_spec(
+        k,
+        name,
+        (first, "target"),
+        reference,
         wrt=(first,),
-        value=k.VALUES[name],
-        grads=k.GRADS[name],
-        vjp=k.VJPS[name],
-        reference=reference,
         elementwise=False,
         index_args=("target",),
     )

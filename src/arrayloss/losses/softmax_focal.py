@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
-from types import ModuleType
 from typing import Any
 
-from .._spec import LossSpec, loss_function, prepare
+from .._spec import Array, LossSpec, Namespace, loss_function, prepare
 from .._validate import check_option
 from ..kernels import softmax_focal as k
 from ..kernels.softmax import index_target
@@ -20,8 +19,6 @@ from ._class_targets import (
 
 __all__ = ["softmax_focal_loss"]
 
-Array = Any
-Namespace = ModuleType | str | None
 
 SOFTMAX_FOCAL = LossSpec(
     name="softmax_focal_loss",

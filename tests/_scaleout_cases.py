@@ -152,23 +152,17 @@ FACTORIES: dict[str, Factory] = {
     "poly1_cross_entropy": lambda rng: Case((_normal(rng, BATCH, C), _labels(rng, BATCH))),
     "hinge": lambda rng: Case((_normal(rng, BATCH, C), _signs(rng, BATCH, C))),
     "squared_hinge": lambda rng: Case((_normal(rng, BATCH, C), _signs(rng, BATCH, C))),
-    "multi_margin": lambda rng: Case(
-        (_normal(rng, BATCH, C), _labels(rng, BATCH)), weight="class"
-    ),
+    "multi_margin": lambda rng: Case((_normal(rng, BATCH, C), _labels(rng, BATCH)), weight="class"),
     "soft_margin": lambda rng: Case((_normal(rng, BATCH, C), _signs(rng, BATCH, C))),
     "multilabel_soft_margin": lambda rng: Case(
         (_normal(rng, BATCH, C), _binary(rng, BATCH, C)), weight="class"
     ),
     # ---------------------------------------------------------- distribution
-    "kl_div": lambda rng: Case(
-        (_log_softmax(_normal(rng, BATCH, C)), _simplex(rng, BATCH, C))
-    ),
+    "kl_div": lambda rng: Case((_log_softmax(_normal(rng, BATCH, C)), _simplex(rng, BATCH, C))),
     "js_div": lambda rng: Case((_simplex(rng, BATCH, C), _simplex(rng, BATCH, C))),
     "cosine_similarity_loss": lambda rng: Case((_normal(rng, BATCH, D), _normal(rng, BATCH, D))),
     # ---------------------------------------------------------- segmentation
-    "dice": lambda rng: Case(
-        (_probabilities(rng, BATCH, S, S, C), _binary(rng, BATCH, S, S, C))
-    ),
+    "dice": lambda rng: Case((_probabilities(rng, BATCH, S, S, C), _binary(rng, BATCH, S, S, C))),
     "jaccard": lambda rng: Case(
         (_probabilities(rng, BATCH, S, S, C), _binary(rng, BATCH, S, S, C))
     ),

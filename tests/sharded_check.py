@@ -32,26 +32,28 @@ os.environ["XLA_FLAGS"] = (
 os.environ["JAX_PLATFORMS"] = "cpu"
 os.environ["JAX_ENABLE_X64"] = "1"
 
-import json  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import traceback  # noqa: E402
-from typing import Any  # noqa: E402
+import json
+import sys
+import time
+import traceback
+from typing import Any
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-from _scaleout_cases import batch_major, case_for, differentiable, loss_names  # noqa: E402
-from jax.sharding import AxisType, NamedSharding  # noqa: E402
-from jax.sharding import PartitionSpec as P  # noqa: E402
+import jax
+import numpy as np
+from jax.sharding import AxisType, NamedSharding
+from jax.sharding import PartitionSpec as P
 
-import arrayloss as al  # noqa: E402
-from arrayloss._spec import get_spec, public_functions  # noqa: E402
+import arrayloss as al
+from _scaleout_cases import batch_major, case_for, differentiable, loss_names
+from arrayloss._spec import get_spec, public_functions
 
 RTOL = 1e-10
 
 
 def _close(actual: Any, desired: Any) -> bool:
-    return bool(np.allclose(np.asarray(actual), np.asarray(desired), rtol=RTOL, atol=1e-13, equal_nan=True))
+    return bool(
+        np.allclose(np.asarray(actual), np.asarray(desired), rtol=RTOL, atol=1e-13, equal_nan=True)
+    )
 
 
 def _place(x: Any, mesh: Any, replicated: bool = False) -> Any:
@@ -131,7 +133,10 @@ def main(names: list[str]) -> int:
     failed = checks = 0
     # Every loss on an Explicit mesh (the default of jax.make_mesh; its losses run with
     # the axes made Auto inside), one loss per family on an Auto mesh.
-    for kind, losses in ((AxisType.Explicit, canonical), (AxisType.Auto, _one_per_family(canonical))):
+    for kind, losses in (
+        (AxisType.Explicit, canonical),
+        (AxisType.Auto, _one_per_family(canonical)),
+    ):
         mesh = jax.make_mesh((len(devices),), ("batch",), axis_types=(kind,))
         for name in losses:
             try:

@@ -287,7 +287,7 @@ def test_jax_grad_of_grad_differentiates_the_table_like_the_kernel(name, monkeyp
 
 
 @pytest.mark.parametrize("name", FIRST_ORDER_ONLY)
-def test_jax_second_order_is_refused_where_the_spec_says_so(name):
+def test_second_order_is_refused_where_the_spec_says_so(name):
     spec, fn = _loss(name)
     case = _first_case(spec, name)
     position = _float_positions(spec, case)[0]
@@ -295,6 +295,11 @@ def test_jax_second_order_is_refused_where_the_spec_says_so(name):
     jax.grad(f)(x)  # first order works
     with pytest.raises(NotImplementedError, match="second-order gradients are not available"):
         _hvp(f, x, jnp.ones_like(x))
+    if "torch" in spec.backends:
+        g, (t,) = _torch_call(fn, case, [position])
+        (first,) = torch.autograd.grad(g(t).sum(), t, create_graph=True)
+        with pytest.raises(RuntimeError, match="second-order gradients are not available"):
+            first.sum().backward()
 
 
 def _first_order_mse(pred: Any, target: Any) -> Any:

@@ -148,8 +148,10 @@ def _opt_segmentation(args: list[Any], opts: dict[str, Any], draw: Any) -> None:
     opts["from_logits"] = draw(st.booleans())
     opts["multilabel"] = opts["from_logits"] and draw(st.booleans())
     opts["include_background"] = draw(st.booleans())
+    # smooth_nr <= smooth_dr keeps every score <= 1 (the loss >= 0; a focal Tversky
+    # base 1 - TI >= 0 under a fractional gamma)
     opts["smooth_nr"] = _positive(draw, 0.0, 1.0)
-    opts["smooth_dr"] = _positive(draw, 1e-5, 1.0)
+    opts["smooth_dr"] = opts["smooth_nr"] + _positive(draw, 1e-5, 1.0)
 
 
 def _opt_tversky(args: list[Any], opts: dict[str, Any], draw: Any) -> None:

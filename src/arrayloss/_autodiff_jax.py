@@ -135,9 +135,7 @@ def jax_value(problem: Problem) -> Any:
     """
     mesh = explicit_mesh(problem)
     if mesh is not None:
-        return with_auto_axes(
-            problem, mesh, lambda p, _: jax_value(p), value_layout, kind="value"
-        )
+        return with_auto_axes(problem, mesh, lambda p, _: jax_value(p), value_layout, kind="value")
     if problem.spec.jax_value is not None:
         own = problem.spec.jax_value(problem)
         if own is not NotImplemented:

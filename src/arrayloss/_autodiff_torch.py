@@ -82,13 +82,17 @@ def _with_tensors(
 
 
 class _Call:
-    """The non-tensor part of a call, handed to the Function: the problem's skeleton."""
+    """One call, handed to the Function: the problem, and where its tensors sit.
+
+    The forward keeps only the skeleton (the problem without its tensors, which travel
+    through ``save_for_backward``) for the backward.
+    """
 
     def __init__(self, problem: Problem) -> None:
         pairs = _tensor_slots(problem)
+        self.problem: Problem | None = problem
+        self.skeleton: Problem | None = None
         self.slots = [slot for slot, _ in pairs]
-        # The problem without its tensors: they travel through save_for_backward.
-        self.skeleton = _with_tensors(problem, self.slots, [None] * len(pairs))
         spec = problem.spec
         self.table = [
             i
@@ -101,7 +105,15 @@ class _Call:
             for i, (slot, t) in enumerate(pairs)
             if i not in self.table and t.is_floating_point() and t.requires_grad
         ]
-        self.tensors = [t for _, t in pairs]
+        self.tensors: list[Any] | None = [t for _, t in pairs]
+
+    def release(self) -> Problem:
+        """The problem, for the forward; afterwards only the skeleton is kept."""
+        problem = self.problem
+        assert problem is not None, "a _Call runs its forward once"
+        self.skeleton = _with_tensors(problem, self.slots, [None] * len(self.slots))
+        self.problem = self.tensors = None
+        return problem
 
 
 def _table_gradients(problem: Problem, names: tuple[str, ...], g: Any) -> tuple[Any, ...]:
@@ -120,14 +132,16 @@ def _table_backward(ctx: Any, g: Any) -> tuple[Any, ...]:
 
     call: _Call = ctx.call
     tensors = ctx.saved_tensors
+    skeleton = call.skeleton
+    assert skeleton is not None
     # Gradients shaped and typed like the tensors handed to the Function: autograd
     # carries them back through prepare's casts and reshapes.
     problem = _with_tensors(
-        call.skeleton,
+        skeleton,
         call.slots,
         tensors,
         out_dtype=None,
-        arg_dtypes=tuple(None for _ in call.skeleton.arrays),
+        arg_dtypes=tuple(None for _ in skeleton.arrays),
         user_shapes={},
     )
     spec = problem.spec
@@ -167,9 +181,8 @@ def _function() -> Any:
         @staticmethod
         def forward(ctx: Any, call: _Call, *inputs: Any) -> Any:
             ctx.call = call
-            ctx.save_for_backward(*call.tensors)
-            problem = _with_tensors(call.skeleton, call.slots, call.tensors)
-            return _engine.plain_value(problem)
+            ctx.save_for_backward(*(call.tensors or ()))
+            return _engine.plain_value(call.release())
 
         @staticmethod
         def backward(ctx: Any, g: Any) -> Any:
@@ -203,7 +216,8 @@ def _first_order_only() -> Any:
 def torch_value(problem: Problem) -> Any:
     """The loss value connected to PyTorch autograd through the gradient table."""
     call = _Call(problem)
-    inputs = [call.tensors[i] for i in (*call.table, *call.others)]
+    tensors = call.tensors or []
+    inputs = [tensors[i] for i in (*call.table, *call.others)]
     return _function().apply(call, *inputs)
 
 

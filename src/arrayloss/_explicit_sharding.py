@@ -140,17 +140,23 @@ def with_auto_axes(
         # A template without arrays: the cache must not keep the caller's buffers alive.
         template = _with_leaves(problem, jax.tree.map(lambda _: None, _leaves(problem)))
         auto = mesh.update_axis_types(
-            {n: AxisType.Auto for n, t in zip(mesh.axis_names, mesh.axis_types, strict=True) if t == AxisType.Explicit}
+            {
+                n: AxisType.Auto
+                for n, t in zip(mesh.axis_names, mesh.axis_types, strict=True)
+                if t == AxisType.Explicit
+            }
         )
 
         def run(leaves: dict[str, Any]) -> Any:
             with jax.sharding.use_abstract_mesh(auto):
-                unsplit = jax.tree.map(lambda a: jax.sharding.reshard(a, P(*[None] * a.ndim)), leaves)
+                unsplit = jax.tree.map(
+                    lambda a: jax.sharding.reshard(a, P(*[None] * a.ndim)), leaves
+                )
                 out = compute(_with_leaves(template, unsplit), unsplit["extra"])
-            flat, tree = jax.tree.flatten(out)
-            specs = tree.flatten_up_to(layout(_with_leaves(template, leaves), out))
-            return tree.unflatten(
-                [jax.sharding.reshard(o, NamedSharding(mesh, s)) for o, s in zip(flat, specs, strict=True)]
+            specs = layout(_with_leaves(template, leaves), out)
+            # the specs are flattened up to the structure of ``out``: each one a leaf
+            return jax.tree.map(
+                lambda o, spec: jax.sharding.reshard(o, NamedSharding(mesh, spec)), out, specs
             )
 
         fn = _FUNCTIONS[key] = jax.jit(run)

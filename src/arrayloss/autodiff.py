@@ -120,7 +120,8 @@ def _with_input_chunks(
         given = args[index] if index < len(args) else kwargs.get(name)
         chunks = getattr(given, "chunks", None)
         if (
-            chunks is not None
+            given is not None
+            and chunks is not None
             and hasattr(g, "rechunk")
             and tuple(g.shape) == tuple(given.shape)
             and g.chunks != chunks

@@ -37,7 +37,9 @@ def numeric_grad(
     f: Callable[..., float], args: Sequence[np.ndarray], index: int, *, step: float = 1e-6
 ) -> np.ndarray:
     """Central finite differences of the scalar ``f(*args)`` in ``args[index]`` (float64)."""
-    args = [np.array(a, dtype=np.float64, order="C") if i == index else a for i, a in enumerate(args)]
+    args = [
+        np.array(a, dtype=np.float64, order="C") if i == index else a for i, a in enumerate(args)
+    ]
     x = args[index]
     g = np.zeros_like(x)
     flat = x.reshape(-1)

@@ -28,8 +28,10 @@ __all__ = [
     "batch_major",
     "case_for",
     "chunks_for",
+    "concentrated_weight",
     "differentiable",
     "loss_names",
+    "weighted_options",
 ]
 
 #: The batch length: divisible by 4 devices, split unevenly into Dask chunks.
@@ -52,8 +54,6 @@ class Case:
     weight: str | None = "element"
     #: the keyword of the per-element or per-class weight
     weight_name: str = "weight"
-    #: arguments kept replicated on a mesh with Explicit axes (docs/scaling.md says why)
-    replicated: tuple[str, ...] = ()
 
 
 Factory = Callable[[np.random.Generator], Case]
@@ -186,19 +186,16 @@ FACTORIES: dict[str, Factory] = {
         (_normal(rng, BATCH), _normal(rng, BATCH), _signs(rng, BATCH))
     ),
     "hinge_embedding": lambda rng: Case((_positive(rng, BATCH, C), _signs(rng, BATCH, C))),
-    "ntxent": lambda rng: Case(
-        (_normal(rng, BATCH, D), _labels(rng, BATCH, classes=3)), replicated=("labels",)
-    ),
+    "ntxent": lambda rng: Case((_normal(rng, BATCH, D), _labels(rng, BATCH, classes=3))),
     # ------------------------------------------------------- large vocabulary
     "chunked_cross_entropy": lambda rng: Case(
         (_normal(rng, BATCH, V), _ignored(_labels(rng, BATCH, classes=V))),
-        {"chunk_size": 5, "vocab_chunk_size": 3},
         weight="class",
         weight_name="class_weight",
     ),
     "linear_cross_entropy": lambda rng: Case(
         (_normal(rng, BATCH, H), _normal(rng, V, H), _ignored(_labels(rng, BATCH, classes=V))),
-        {"bias": _normal(rng, V), "chunk_size": 5, "vocab_chunk_size": 3},
+        {"bias": _normal(rng, V)},
         weight="class",
         weight_name="class_weight",
     ),
@@ -251,3 +248,32 @@ def differentiable(name: str, case: Case) -> tuple[str, ...]:
     spec = get_spec(name)
     given = set(spec.args[: len(case.args)]) | set(case.options)
     return tuple(a for a in spec.wrt if a in given)
+
+
+def concentrated_weight(unreduced_shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Per-element weights with almost all the mass on the last three rows: the last
+    Dask chunk of argument 0, and the last device's shard."""
+    w = rng.uniform(1e-3, 2e-3, size=unreduced_shape)
+    w[BATCH - 3 :] = rng.uniform(1e3, 2e3, size=w[BATCH - 3 :].shape)
+    return w
+
+
+def weighted_options(name: str, case: Case) -> dict[str, Any]:
+    """``case.options`` plus a ``weight`` (concentrated, per element, or per class) and a
+    ``where`` mask that drops the whole first row and about a fifth of the rest."""
+    rng = np.random.default_rng(7)
+    fn = public_functions()[name]
+    shape = np.shape(fn(*case.args, **case.options, reduction="none"))
+    if shape[:1] != (BATCH,):
+        raise AssertionError(f"unreduced {name} is expected to be batch-major, got {shape}")
+    options = dict(case.options)
+    if case.weight == "element":
+        options[case.weight_name] = concentrated_weight(shape, rng)
+    elif case.weight == "class":
+        projection = case.args[1] if get_spec(name).name == "linear_cross_entropy" else None
+        classes = case.args[0].shape[-1] if projection is None else projection.shape[0]
+        options[case.weight_name] = rng.uniform(0.1, 3.0, size=classes)
+    where = rng.uniform(size=shape) < 0.8
+    where[0] = False
+    options["where"] = where
+    return options

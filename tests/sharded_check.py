@@ -7,8 +7,7 @@ before JAX initialises, which in the pytest process has already happened.
 Every loss (inputs from ``_scaleout_cases``) runs on a mesh with an ``Explicit`` axis
 (the default of ``jax.make_mesh``), and one loss per family on an ``Auto`` mesh. The
 batch-major inputs are placed with ``NamedSharding(mesh, P("batch"))``, the rest
-replicated (and the ``Case.replicated`` arguments on an Explicit mesh), then one
-``jax.jit`` computes:
+replicated, then one ``jax.jit`` computes:
 
 * ``al.value_and_grad(loss, wrt=<every differentiable argument>)`` (the gradient table),
   whose value must be replicated (global) and whose gradients must have the shardings
@@ -16,8 +15,10 @@ replicated (and the ``Case.replicated`` arguments on an Explicit mesh), then one
 * ``jax.value_and_grad`` of the loss in its first argument (the ``custom_vjp`` wiring,
   as in a training step), with the same requirements,
 * the loss with ``reduction="none"``,
+* the loss with a ``weight`` concentrated on the last device's rows and a ``where`` mask,
 
-all compared with NumPy float64 on the unsharded inputs. It prints one JSON object per
+all compared with NumPy float64 on the unsharded inputs. A few losses are also called
+eagerly (no ``jax.jit``) on the Explicit mesh. It prints one JSON object per
 line (``{"loss", "mesh", "ok", "problems"}``) and a last ``{"summary": ...}`` line.
 Usage: ``python tests/sharded_check.py [loss names...]``.
 """
@@ -44,7 +45,13 @@ from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import arrayloss as al
-from _scaleout_cases import batch_major, case_for, differentiable, loss_names
+from _scaleout_cases import (
+    batch_major,
+    case_for,
+    differentiable,
+    loss_names,
+    weighted_options,
+)
 from arrayloss._spec import get_spec, public_functions
 
 RTOL = 1e-10
@@ -56,10 +63,10 @@ def _close(actual: Any, desired: Any) -> bool:
     )
 
 
-def _place(x: Any, mesh: Any, replicated: bool = False) -> Any:
+def _place(x: Any, mesh: Any) -> Any:
     if not isinstance(x, np.ndarray):
         return x
-    spec = P("batch") if batch_major(x) and not replicated else P()
+    spec = P("batch") if batch_major(x) else P()
     return jax.device_put(x, NamedSharding(mesh, spec))
 
 
@@ -74,25 +81,27 @@ def check(name: str, mesh: Any) -> list[str]:
     static = {k: v for k, v in case.options.items() if k not in array_options}
 
     want_value, want_grads = al.value_and_grad(fn, wrt=wrt)(*case.args, **case.options)
-    explicit = AxisType.Explicit in mesh.axis_types
     names = get_spec(name).args
-    args = [
-        _place(a, mesh, explicit and arg in case.replicated)
-        for arg, a in zip(names, case.args, strict=False)
-    ]
+    args = [_place(a, mesh) for a in case.args]
     arrays = {k: _place(v, mesh) for k, v in array_options.items()}
     given = dict(zip(names, args, strict=False)) | arrays
 
     first = names[0]
     want_none = fn(*case.args, **case.options, reduction="none")
+    weighted = weighted_options(name, case)
+    want_weighted = fn(*case.args, **weighted)
+    weighted_arrays = {k: _place(v, mesh) for k, v in weighted.items() if isinstance(v, np.ndarray)}
 
     @jax.jit
-    def step(args: list[Any], arrays: dict[str, Any]) -> Any:
+    def step(args: list[Any], arrays: dict[str, Any], weighted_arrays: dict[str, Any]) -> Any:
         table = al.value_and_grad(fn, wrt=wrt)(*args, **arrays, **static)
         training = jax.value_and_grad(lambda x: fn(x, *args[1:], **arrays, **static))(args[0])
-        return table, training, fn(*args, **arrays, **static, reduction="none")
+        none = fn(*args, **arrays, **static, reduction="none")
+        return table, training, none, fn(*args, **weighted_arrays, **static)
 
-    (value, grads), (train_value, train_grad), none = step(args, arrays)
+    (value, grads), (train_value, train_grad), none, weighted_value = step(
+        args, arrays, weighted_arrays
+    )
     problems = []
     if not _close(value, want_value):
         problems.append(f"value {float(value)!r} != NumPy {float(want_value)!r}")
@@ -115,6 +124,23 @@ def check(name: str, mesh: Any) -> list[str]:
         )
     if not _close(none, want_none):
         problems.append('reduction="none" differs from NumPy')
+    if not _close(weighted_value, want_weighted):
+        problems.append("the weighted, masked mean differs from NumPy")
+    return problems
+
+
+def check_eager(name: str, mesh: Any) -> list[str]:
+    """A plain (not jitted) call on sharded inputs: the global value, replicated."""
+    fn = public_functions()[name]
+    case = case_for(name)
+    if case is None:
+        return ["no input factory in tests/_scaleout_cases.py"]
+    value = fn(*(_place(a, mesh) for a in case.args), **case.options)
+    problems = []
+    if not _close(value, fn(*case.args, **case.options)):
+        problems.append("the eager value differs from NumPy")
+    if not value.sharding.is_fully_replicated:
+        problems.append(f"the eager value is not global: {value.sharding}")
     return problems
 
 
@@ -131,21 +157,25 @@ def main(names: list[str]) -> int:
     devices = jax.devices()
     canonical = sorted({get_spec(n).name for n in names})
     failed = checks = 0
-    # Every loss on an Explicit mesh (the default of jax.make_mesh; its losses run with
-    # the axes made Auto inside), one loss per family on an Auto mesh.
-    for kind, losses in (
-        (AxisType.Explicit, canonical),
-        (AxisType.Auto, _one_per_family(canonical)),
-    ):
+    # Every loss jitted on an Explicit mesh (the default of jax.make_mesh; its losses run
+    # with the axes made Auto inside), one loss per family on an Auto mesh, and a few
+    # eager calls on an Explicit mesh.
+    eager = [n for n in ("cross_entropy", "mse", "ntxent") if n in canonical]
+    runs = (
+        ("Explicit", AxisType.Explicit, check, canonical),
+        ("Auto", AxisType.Auto, check, _one_per_family(canonical)),
+        ("Explicit, eager", AxisType.Explicit, check_eager, eager),
+    )
+    for label, kind, run, losses in runs:
         mesh = jax.make_mesh((len(devices),), ("batch",), axis_types=(kind,))
         for name in losses:
             try:
-                problems = check(name, mesh)
+                problems = run(name, mesh)
             except Exception as exc:  # report every loss, not just the first failure
                 problems = [f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=-3)]
             failed += bool(problems)
             checks += 1
-            record = {"loss": name, "mesh": kind.name, "ok": not problems, "problems": problems}
+            record = {"loss": name, "mesh": label, "ok": not problems, "problems": problems}
             print(json.dumps(record), flush=True)
     summary = {
         "devices": len(devices),

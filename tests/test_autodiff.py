@@ -553,18 +553,66 @@ def test_torch_compile_of_a_training_step_falls_back_to_the_table(compiler):
     assert_close(results[1], results[0])
 
 
-@pytest.mark.no_fastpaths
-def test_torch_mse_without_fast_paths_matches_the_fast_path():
-    gen = torch.Generator().manual_seed(6)
-    p, t = torch.randn(50, 3, generator=gen), torch.randn(50, 3, generator=gen)
-    pg = p.clone().requires_grad_(True)
-    al.mse(pg, t).backward()
-    generic = pg.grad.clone()
-    from arrayloss.fast import torch as fast_torch
+def _fast_path_cases() -> list[Any]:
+    gen = np.random.default_rng(6)
+    labels = gen.integers(0, 5, (4, 3))
+    labels[0, 0] = -100  # ignored: leaves the mean's denominator
+    return [
+        pytest.param(
+            al.mse,
+            F.mse_loss,
+            gen.standard_normal((6, 3)),
+            gen.standard_normal((6, 3)),
+            {},
+            id="mse",
+        ),
+        pytest.param(
+            al.cross_entropy,
+            F.cross_entropy,
+            gen.standard_normal((7, 5)),
+            gen.integers(0, 5, 7),
+            {},
+            id="ce",
+        ),
+        pytest.param(
+            al.cross_entropy,
+            F.cross_entropy,
+            gen.standard_normal((4, 5, 3)),
+            labels,
+            {"axis": 1},
+            id="ce-axis1-ignored",
+        ),
+    ]
 
-    value, (g,) = fast_torch.mse(al.mse.__arrayloss_prepare__(p, t), ("pred",), None)
-    assert_close(g.numpy(), generic.numpy(), rtol=RTOL32)
-    assert_close(value.numpy(), np.mean((p.numpy() - t.numpy()) ** 2), rtol=RTOL32)
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+@pytest.mark.parametrize(("loss", "torch_loss", "x", "y", "options"), _fast_path_cases())
+def test_torch_fast_paths_match_pytorch_and_the_generic_kernel(
+    loss, torch_loss, x, y, options, reduction, monkeypatch
+):
+    torch_options = {k: v for k, v in options.items() if k != "axis"}
+    expected = torch_loss(
+        _to_torch(x, requires_grad=True), _to_torch(y), reduction=reduction, **torch_options
+    )
+    cot = torch.from_numpy(np.random.default_rng(7).uniform(0.5, 1.5, tuple(expected.shape)))
+    results = []
+    for disabled in ("", "1"):
+        monkeypatch.setenv("ARRAYLOSS_DISABLE_FASTPATHS", disabled)
+        xt = _to_torch(x, requires_grad=True)
+        out = loss(xt, _to_torch(y), reduction=reduction, **options)
+        (g,) = torch.autograd.grad(out, xt, cot)
+        results.append((out.detach().numpy(), g.numpy()))
+    xr = _to_torch(x, requires_grad=True)
+    ref = torch_loss(xr, _to_torch(y), reduction=reduction, **torch_options)
+    (gr,) = torch.autograd.grad(ref, xr, cot)
+    assert_close(results[0], (ref.detach().numpy(), gr.numpy()), rtol=RTOL64, atol=ATOL)
+    assert_close(results[0], results[1], rtol=RTOL64, atol=ATOL)
+    # al.value_and_grad on tensors takes the fused fast path (value and gradient at once)
+    monkeypatch.setenv("ARRAYLOSS_DISABLE_FASTPATHS", "")
+    value, g = al.value_and_grad(loss)(
+        _to_torch(x), _to_torch(y), reduction=reduction, cotangent=cot, **options
+    )
+    assert_close((value.numpy(), g.numpy()), results[1], rtol=RTOL64, atol=ATOL)
 
 
 # --------------------------------------------------------------- the harness

@@ -291,6 +291,25 @@ def test_cross_entropy_fast_path_matches_generic_kernel_at_edge_logits(
         _check(generic, fastpath, np.float64)
 
 
+@pytest.mark.parametrize("temperature", [1.0, 0.3, 1.7])
+def test_cross_entropy_fast_path_matches_generic_kernel_on_confident_rows(
+    monkeypatch: pytest.MonkeyPatch, temperature: float
+) -> None:
+    """Losses of e^-100 and gradients p_y - 1 of that size: only the same operations agree."""
+    logits, target = _classes(np.float64)
+    logits = logits + 100.0 * (np.arange(7) == target[:, None])
+    logits[::2] *= 0.2
+    for reduction in ("none", "mean"):
+        generic, fastpath = _both(
+            monkeypatch,
+            al.cross_entropy,
+            "logits",
+            _readonly((logits, target)),
+            {"temperature": temperature, "reduction": reduction},
+        )
+        _check(generic, fastpath, np.float64)
+
+
 def test_cross_entropy_fast_path_all_ignored_is_nan(monkeypatch: pytest.MonkeyPatch) -> None:
     logits, _ = _classes(np.float32)
     target = np.full(logits.shape[0], -100)

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import arrayloss as al
@@ -49,11 +49,11 @@ FUNCTIONS = public_functions()
 
 #: Hypothesis examples per test and backend (the lazy ones: see the module docstring).
 EXAMPLES = {
-    "numpy": 6,
-    "numpy_readonly": 2,
-    "array_api_strict": 3,
-    "torch": 3,
-    "cupy": 3,
+    "numpy": 5,
+    "numpy_readonly": 1,
+    "array_api_strict": 2,
+    "torch": 2,
+    "cupy": 2,
     "jax": 1,
     "jax_jit": 1,
     "dask": 1,
@@ -83,9 +83,11 @@ UNBATCHED = {
 COUPLED = {"ntxent"}
 
 
-def _cases(offset: int) -> list[Any]:
-    """``(backend, name)`` params; the lazy backends' third of the losses turns with offset."""
-    return backend_cases(NAMES[offset:] + NAMES[:offset])
+def _cases(offset: int, among: Any = None) -> list[Any]:
+    """``(backend, name)`` params for the losses ``among`` (default: all); the third of
+    the losses each lazy backend runs turns with ``offset``."""
+    params = backend_cases(NAMES[offset:] + NAMES[:offset])
+    return [p for p in params if among is None or p.values[1] in among]
 
 
 def _settings(backend: Any) -> settings:
@@ -94,6 +96,8 @@ def _settings(backend: Any) -> settings:
         deadline=None,
         derandomize=True,
         database=None,
+        # no shrinking: a failure reports its first example (every draw is labelled)
+        phases=(Phase.explicit, Phase.generate),
         suppress_health_check=[
             HealthCheck.function_scoped_fixture,
             HealthCheck.too_slow,
@@ -103,9 +107,7 @@ def _settings(backend: Any) -> settings:
     )
 
 
-def run_examples(
-    backend: Any, name: str, prop: str, body: Callable[[st.DataObject], None]
-) -> None:
+def run_examples(backend: Any, name: str, prop: str, body: Callable[[st.DataObject], None]) -> None:
     """Run ``body`` on hypothesis examples for ``backend`` and count them."""
 
     @_settings(backend)
@@ -121,16 +123,18 @@ def run_examples(
 def _report_counts(request: pytest.FixtureRequest) -> Any:
     yield
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None or not COUNTS:
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None or not COUNTS:
         return
     families = sorted({f for f, _ in COUNTS})
     props = sorted({p for _, p in COUNTS})
-    reporter.write_line("")
-    reporter.write_line("hypothesis examples run per family: " + ", ".join(props))
-    for family in families:
-        row = [COUNTS[(family, p)] for p in props]
-        reporter.write_line(f"  {family:14s} {sum(row):5d}  {row}")
-    reporter.write_line(f"  {'total':14s} {sum(COUNTS.values()):5d}")
+    with capture.global_and_fixture_disabled():
+        reporter.write_line("")
+        reporter.write_line("hypothesis examples run per family (" + ", ".join(props) + "):")
+        for family in families:
+            row = [COUNTS[(family, p)] for p in props]
+            reporter.write_line(f"  {family:14s} {sum(row):5d}  {row}")
+        reporter.write_line(f"  {'total':14s} {sum(COUNTS.values()):5d}")
 
 
 # ------------------------------------------------------------------ inputs
@@ -204,9 +208,7 @@ OPTIONS: dict[str, Callable[[list[Any], dict[str, Any], Any], None]] = {
     "gaussian_nll": _set(full=st.booleans(), eps=_floats(1e-8, 0.1)),
     "tweedie_deviance": _set(power=st.sampled_from([-0.5, 0.0, 1.0, 1.2, 1.5, 2.0, 3.0])),
     "cross_entropy": _set(label_smoothing=_floats(0.0, 1.0), temperature=_floats(0.3, 3.0)),
-    "categorical_cross_entropy": _set(
-        from_logits=st.booleans(), label_smoothing=_floats(0.0, 1.0)
-    ),
+    "categorical_cross_entropy": _set(from_logits=st.booleans(), label_smoothing=_floats(0.0, 1.0)),
     "sparse_categorical_cross_entropy": _set(from_logits=st.booleans()),
     "sigmoid_focal_loss": _set(alpha=_floats(0.0, 1.0), gamma=_floats(0.0, 3.0)),
     "softmax_focal_loss": _set(
@@ -240,6 +242,10 @@ class Call:
     """One call of a loss on NumPy float64 data: arrays, options, weight kind."""
 
     def __init__(self, name: str, case: Case, args: list[Any], opts: dict[str, Any]) -> None:
+        #: positions and keywords of the batch-major arrays (leading axis: the samples)
+        self.rows = {i for i, a in enumerate(case.args) if batch_major(a)} | {
+            k for k, v in case.options.items() if batch_major(v)
+        }
         self.name = name
         self.spec = get_spec(name)
         self.fn = FUNCTIONS[name]
@@ -273,7 +279,7 @@ class Call:
 
 
 def _on(backend: Any, x: Any) -> Any:
-    return backend.asarray(x) if isinstance(x, np.ndarray) else x
+    return backend.asarray(x) if isinstance(x, (np.ndarray, np.generic)) else x
 
 
 def _variants(name: str) -> list[str]:
@@ -291,16 +297,16 @@ def _reshape(x: Any, variant: str, n: int) -> Any:
         return x
     if not batch_major(x):
         if variant == "scalar" and x.ndim == 1:  # pos_weight: one value per class
-            return x[0]
+            return np.asarray(x[0])
         if variant == "size1" and x.ndim == 1:
             return x[:1]
         return x
     if variant == "batch":
         return x[:n]
     if variant == "unbatched":
-        return x[0]
+        return np.asarray(x[0])
     if variant == "scalar":
-        return x[(0,) * x.ndim]
+        return np.asarray(x[(0,) * x.ndim])
     return x[:n, :1] if x.ndim > 1 else x[:n]
 
 
@@ -401,8 +407,8 @@ def test_sum_equals_the_sum_of_none(backend: Any, name: str) -> None:
 
 def _row_subset(call: Call, keep: np.ndarray, extra: dict[str, Any]) -> tuple[list, dict]:
     """The call's arrays (and element weights) restricted to the kept samples."""
-    args = [a[keep] if batch_major(a) else a for a in call.args]
-    opts = {k: (v[keep] if batch_major(v) else v) for k, v in call.opts.items()}
+    args = [a[keep] if i in call.rows else a for i, a in enumerate(call.args)]
+    opts = {k: (v[keep] if k in call.rows else v) for k, v in call.opts.items()}
     for k, v in extra.items():
         if k != "where":
             opts[k] = v[keep] if isinstance(v, np.ndarray) and call.case.weight == "element" else v
@@ -448,7 +454,7 @@ def test_masked_mean_equals_the_mean_of_the_kept_samples(backend: Any, name: str
 ELEMENTWISE = [n for n in NAMES if get_spec(n).elementwise]
 
 
-@pytest.mark.parametrize(("backend", "name"), backend_cases(ELEMENTWISE), indirect=["backend"])
+@pytest.mark.parametrize(("backend", "name"), _cases(3, ELEMENTWISE), indirect=["backend"])
 def test_element_mask_mean_divides_by_the_documented_denominator(backend: Any, name: str) -> None:
     """Element-wise losses: Σ w·l over kept elements / (Σ w over kept elements, or their
     count for the losses whose ``"mean"`` ignores the weights: huber, binary CE)."""
@@ -615,8 +621,9 @@ def _perfect_nll(args: list[Any], opts: dict[str, Any]) -> None:
     args[0] = _onehot(args[1], args[0].shape[-1], 1.0) - 1.0  # log-probabilities 0 and -1
 
 
-def _perfect_sparse(args: list[Any], opts: dict[str, Any]) -> None:
+def _perfect_sparse(args: list[Any], opts: dict[str, Any]) -> np.ndarray:
     args[0] = _onehot(args[1], args[0].shape[-1], 1.0)
+    return np.asarray(-math.log1p(-1e-7))  # Keras clips probabilities to [1e-7, 1 - 1e-7]
 
 
 def _perfect_signs(scale: float) -> Perfect:
@@ -710,9 +717,9 @@ def test_every_loss_has_a_perfect_prediction_or_a_reason() -> None:
     assert set(PERFECT) | {"ntxent"} == set(NAMES)
 
 
-@pytest.mark.parametrize(
-    ("backend", "name"), backend_cases(sorted(PERFECT)), indirect=["backend"]
-)
+# perfect prediction, sign and symmetry share an offset: their "none" calls on the same
+# lazy backend reuse one compiled JAX function
+@pytest.mark.parametrize(("backend", "name"), _cases(21, PERFECT), indirect=["backend"])
 def test_loss_is_zero_or_its_documented_minimum_at_a_perfect_prediction(
     backend: Any, name: str
 ) -> None:
@@ -735,7 +742,10 @@ SIGNED = {"gaussian_nll", "poisson_nll", "kl_div"}
 @pytest.mark.parametrize(("backend", "name"), _cases(21), indirect=["backend"])
 def test_loss_is_non_negative_where_it_holds(backend: Any, name: str) -> None:
     def body(data: st.DataObject) -> None:
-        call = draw_call(data, name, lazy=backend.lazy)
+        # kl_div: rows of the batch are distributions; a 0-d or cut row is not
+        call = draw_call(
+            data, name, lazy=backend.lazy, variants=["batch"] if name == "kl_div" else None
+        )
         if name in ("gaussian_nll", "poisson_nll"):
             return  # log-likelihoods: no sign
         scale = float(data.draw(st.sampled_from([1.0, 1e-3, 30.0]), label="scale"))
@@ -777,9 +787,7 @@ SYMMETRIC: dict[str, Callable[[list[Any]], list[Any]]] = {
 }
 
 
-@pytest.mark.parametrize(
-    ("backend", "name"), backend_cases(sorted(SYMMETRIC)), indirect=["backend"]
-)
+@pytest.mark.parametrize(("backend", "name"), _cases(21, SYMMETRIC), indirect=["backend"])
 def test_symmetric_losses_are_unchanged_by_swapping_their_arguments(
     backend: Any, name: str
 ) -> None:

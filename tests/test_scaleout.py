@@ -24,7 +24,15 @@ import numpy as np
 import pytest
 
 import arrayloss as al
-from _scaleout_cases import BATCH, FACTORIES, case_for, chunks_for, differentiable
+from _scaleout_cases import (
+    BATCH,
+    FACTORIES,
+    case_for,
+    chunks_for,
+    concentrated_weight,
+    differentiable,
+    weighted_options,
+)
 from arrayloss._spec import get_spec, public_functions
 
 from _helpers import RTOL64, assert_close
@@ -130,35 +138,15 @@ def test_dask_gradients_are_lazy_with_the_inputs_chunks(name):
     assert_close(_computed(grads), want_grads, rtol=RTOL64, atol=1e-13)
 
 
-def _concentrated_weight(unreduced_shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """Per-element weights with almost all the mass in the last batch chunk (rows 9..11)."""
-    w = rng.uniform(1e-3, 2e-3, size=unreduced_shape)
-    w[9:] = rng.uniform(1e3, 2e3, size=w[9:].shape)
-    return w
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_weighted_masked_mean_is_exact_across_chunks(name):
     """``mean`` is Σw·l / Σw over the whole array, never a mean of per-chunk means."""
     case = _case(name)
     fn = public_functions()[name]
-    rng = np.random.default_rng(7)
-    shape = np.shape(fn(*case.args, **case.options, reduction="none"))
-    assert shape[:1] == (BATCH,), f"unreduced {name} is expected to be batch-major, got {shape}"
-    options = dict(case.options)
-    if case.weight == "element":
-        options[case.weight_name] = _concentrated_weight(shape, rng)
-    elif case.weight == "class":
-        projection = case.args[1] if name == "linear_cross_entropy" else None
-        classes = case.args[0].shape[-1] if projection is None else projection.shape[0]
-        options[case.weight_name] = rng.uniform(0.1, 3.0, size=classes)
-    where = rng.uniform(size=shape) < 0.8
-    where[0] = False  # the first chunk loses a whole row
-    options["where"] = where
-    chunked_options = _chunked_options(options)
+    options = weighted_options(name, case)
     wrt = differentiable(name, case)
     chunked = _chunked(case.args)
-    value, grads = _lazily(al.value_and_grad(fn, wrt=wrt), *chunked, **chunked_options)
+    value, grads = _lazily(al.value_and_grad(fn, wrt=wrt), *chunked, **_chunked_options(options))
     want_value, want_grads = al.value_and_grad(fn, wrt=wrt)(*case.args, **options)
     assert_close(_computed(value), want_value, rtol=RTOL64, atol=1e-13)
     assert_close(_computed(grads), want_grads, rtol=RTOL64, atol=1e-13)
@@ -168,7 +156,7 @@ def test_weighted_mse_mean_is_the_global_ratio_not_a_mean_of_chunk_means():
     rng = np.random.default_rng(3)
     pred, target = rng.normal(size=(2, BATCH, 4))
     pred[9:] += 3.0  # the heavily weighted last chunk also has the largest errors
-    w = _concentrated_weight((BATCH, 4), rng)
+    w = concentrated_weight((BATCH, 4), rng)
     chunks = ((5, 4, 3), (4,))
     loss = _lazily(
         al.mse,

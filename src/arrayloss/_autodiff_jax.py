@@ -28,7 +28,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import _engine
-from ._explicit_sharding import explicit_mesh, gradient_layout, value_layout, with_auto_axes
 from ._spec import Problem
 
 __all__ = ["TRACES", "first_order_only", "jax_value", "jax_value_and_grad"]
@@ -133,9 +132,6 @@ def jax_value(problem: Problem) -> Any:
     A loss with its own JAX implementation (``LossSpec.jax_value``, e.g. the
     large-vocabulary cross-entropy that keeps only per-row residuals) uses that instead.
     """
-    mesh = explicit_mesh(problem)
-    if mesh is not None:
-        return with_auto_axes(problem, mesh, lambda p, _: jax_value(p), value_layout, kind="value")
     if problem.spec.jax_value is not None:
         own = problem.spec.jax_value(problem)
         if own is not NotImplemented:
@@ -267,19 +263,6 @@ def jax_value_and_grad(
     it is not passed twice.
     """
     _engine.check_wrt(problem, wrt)
-    mesh = explicit_mesh(problem, cotangent)
-    if mesh is not None:
-        return with_auto_axes(
-            problem,
-            mesh,
-            lambda p, cot: jax_value_and_grad(p, wrt, cot),
-            lambda p, out: (
-                value_layout(p, out[0]),
-                tuple(gradient_layout(p, n, g) for n, g in zip(wrt, out[1], strict=True)),
-            ),
-            kind=("value_and_grad", wrt, cotangent is None),
-            extra=cotangent,
-        )
     layout = _Layout(problem, wrt)
     diff_arrays, rest = layout.split(problem)
     donated = tuple(donate and _donatable(problem, name) for name in wrt)

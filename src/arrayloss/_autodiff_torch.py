@@ -160,9 +160,13 @@ def _table_backward(ctx: Any, g: Any) -> tuple[Any, ...]:
         create_graph = torch.is_grad_enabled()
         with torch.enable_grad():
             value = _engine.plain_value(problem)
+            wanted = [tensors[i] for i in others]
             computed = torch.autograd.grad(
-                value, [tensors[i] for i in others], g, create_graph=create_graph
+                value, wanted, g, create_graph=create_graph, allow_unused=True
             )
+        computed = tuple(
+            torch.zeros_like(t) if c is None else c for t, c in zip(wanted, computed, strict=True)
+        )
         grads.update(zip(others, computed, strict=True))
     return (None, *(grads.get(i) for i in inputs))
 

@@ -1,144 +1,112 @@
 """Losses on JAX arrays sharded over ``Explicit`` mesh axes (sharding in types).
 
 ``jax.make_mesh`` makes ``Explicit`` axes by default: an array's type carries its
-sharding, and JAX rejects at trace time any operation whose operands are laid out
-differently (``where(mask_split_over_the_batch, replicated_scalar_broadcast, 0)``, or the
-``(N, N)`` comparison of a batch-split vector with itself in ``ntxent``). The kernels are
-written once against the array API standard and know nothing of meshes, so a loss whose
-inputs have ``Explicit`` axes runs with those axes turned ``Auto``
-(:func:`jax.sharding.use_abstract_mesh`), inside one cached ``jax.jit``: XLA propagates
-the inputs' shardings through the kernel as for any ``Auto`` mesh (the batch stays split;
-no all-gather), and the results are resharded to the types the caller expects: a reduced
-value replicated, a per-element loss and every gradient laid out like its input.
+sharding, and JAX rejects at trace time any operation whose operands are laid out in a
+way it cannot resolve without a collective (``where(mask_split_over_the_batch,
+replicated, ...)``, a gather of per-class weights at batch-split labels, the ``(N, N)``
+comparison of a batch-split vector with itself in ``ntxent``). Losses are written once
+against the array API standard and know nothing of meshes, so a call whose arrays have
+``Explicit`` axes runs, validation included, with those axes made ``Auto``
+(:func:`jax.sharding.use_abstract_mesh`) inside one cached ``jax.jit``: XLA propagates
+the inputs' shardings through the loss as on any ``Auto`` mesh (the batch stays split;
+no all-gather), and the results are resharded to the types the caller expects: a
+reduced value replicated, a ``"none"`` loss and every gradient laid out like the input.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ._spec import Problem
-
-__all__ = ["explicit_mesh", "gradient_layout", "value_layout", "with_auto_axes"]
+__all__ = ["call_with_auto_axes", "explicit_mesh", "like", "value_spec"]
 
 _FUNCTIONS: dict[str, Callable[..., Any]] = {}
 
-
-def _leaves(problem: Problem, extra: Any = None) -> dict[str, Any]:
-    """Every array of a call, as a pytree (``None`` where absent)."""
-    return {
-        "arrays": list(problem.arrays),
-        "options": {k: v for k, v in problem.options.items() if hasattr(v, "shape")},
-        "weight": problem.weight,
-        "where": problem.where,
-        "denominator": problem.denominator if hasattr(problem.denominator, "shape") else None,
-        "extra": extra,
-    }
+Layout = Callable[[Sequence[Any], Mapping[str, Any], Any], Any]
 
 
-def _with_leaves(problem: Problem, leaves: dict[str, Any]) -> Problem:
-    denominator = leaves["denominator"]
-    return dataclasses.replace(
-        problem,
-        arrays=tuple(leaves["arrays"]),
-        options={**problem.options, **leaves["options"]},
-        weight=leaves["weight"],
-        where=leaves["where"],
-        denominator=problem.denominator if denominator is None else denominator,
-    )
-
-
-def explicit_mesh(problem: Problem, extra: Any = None) -> Any:
-    """The (abstract) mesh of an input whose type has ``Explicit`` axes, else None."""
+def explicit_mesh(args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    """The (abstract) mesh of a JAX array argument with ``Explicit`` axes, else None."""
+    if "jax" not in sys.modules:  # no JAX array can exist
+        return None
     import jax
     from jax.sharding import AxisType
 
-    for leaf in jax.tree.leaves(_leaves(problem, extra)):
-        sharding = getattr(jax.typeof(leaf), "sharding", None)
-        mesh = getattr(sharding, "mesh", None)
-        if mesh is not None and not mesh.empty and AxisType.Explicit in mesh.axis_types:
-            return mesh
+    for x in (*args, *kwargs.values()):
+        if isinstance(x, jax.Array):
+            mesh = jax.typeof(x).sharding.mesh
+            if not mesh.empty and AxisType.Explicit in mesh.axis_types:
+                return mesh
     return None
 
 
-def _like(sharding: Any, shape: tuple[int, ...], out_shape: tuple[int, ...]) -> Any:
-    """The partition of an output laid out like an input: the input's partition on the
-    leading axes both have with equal lengths, replicated from the first that differs."""
+def like(x: Any, out: Any) -> Any:
+    """The partition of ``out`` laid out like the input ``x``: ``x``'s partition on the
+    leading axes they share with equal lengths, replicated from the first that differs."""
+    import jax
     from jax.sharding import PartitionSpec as P
 
-    parts = [*sharding.spec, *[None] * (len(shape) - len(sharding.spec))]
-    out: list[Any] = []
-    for axis, size in enumerate(out_shape):
+    shape = tuple(x.shape)
+    spec = tuple(jax.typeof(x).sharding.spec) if hasattr(x, "shape") else ()
+    parts = [*spec, *[None] * (len(shape) - len(spec))]
+    kept: list[Any] = []
+    for axis, size in enumerate(out.shape):
         if axis >= len(shape) or shape[axis] != size:
             break
-        out.append(parts[axis])
-    return P(*out, *[None] * (len(out_shape) - len(out)))
+        kept.append(parts[axis])
+    return P(*kept, *[None] * (out.ndim - len(kept)))
 
 
-def value_layout(problem: Problem, value: Any) -> Any:
-    """A reduced value is replicated; a ``"none"`` loss is laid out like the first input."""
-    import jax
+def value_spec(args: Sequence[Any], value: Any) -> Any:
+    """A reduced value is replicated; a ``"none"`` loss is laid out like the first array."""
     from jax.sharding import PartitionSpec as P
 
-    if value.ndim == 0:
+    first = next((a for a in args if getattr(a, "ndim", 0) > 0), None)
+    if value.ndim == 0 or first is None:
         return P()
-    first = next(a for a in problem.arrays if a is not None and a.ndim > 0)
-    return _like(jax.typeof(first).sharding, tuple(first.shape), tuple(value.shape))
+    return like(first, value)
 
 
-def gradient_layout(problem: Problem, name: str, grad: Any) -> Any:
-    """A gradient is laid out like the argument it belongs to."""
-    import jax
-
-    x = problem.array(name)
-    return _like(jax.typeof(x).sharding, tuple(x.shape), tuple(grad.shape))
+def _is_array(x: Any) -> bool:
+    return hasattr(x, "shape") and hasattr(x, "dtype")
 
 
-def _static_key(problem: Problem, mesh: Any, kind: Any) -> str:
-    """Everything the traced function reads from the problem besides its arrays."""
-    static = sorted((k, v) for k, v in problem.options.items() if not hasattr(v, "shape"))
+def _static_key(kind: str, args: Sequence[Any], kwargs: Mapping[str, Any], mesh: Any) -> str:
+    """Everything of the call that is not an array (arrays are the jitted arguments)."""
     return repr(
         (
             kind,
-            problem.spec.name,
-            id(problem.spec),
-            problem.reduction,
-            static,
-            problem.denominator if isinstance(problem.denominator, str) else None,
-            problem.arg_shapes,
-            tuple(str(d) for d in problem.arg_dtypes),
-            str(problem.out_dtype),
-            problem.loss_shape,
-            sorted(problem.user_shapes.items()),
+            [None if _is_array(a) else a for a in args],
+            sorted((k, None if _is_array(v) else v) for k, v in kwargs.items()),
             mesh,
         )
     )
 
 
-def with_auto_axes(
-    problem: Problem,
+def call_with_auto_axes(
+    fn: Callable[..., Any],
     mesh: Any,
-    compute: Callable[[Problem, Any], Any],
-    layout: Callable[[Problem, Any], Any],
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
     *,
-    kind: Any,
-    extra: Any = None,
+    kind: str,
+    layout: Layout,
 ) -> Any:
-    """``compute(problem, extra)`` with the ``Explicit`` axes of ``mesh`` made ``Auto``.
+    """``fn(*args, **kwargs)`` with the ``Explicit`` axes of ``mesh`` made ``Auto``.
 
-    ``layout(problem, out)`` gives the partition specs of the output pytree, from the
-    caller's (Explicit-typed) inputs; ``kind`` names the computation in the cache key.
+    ``layout(args, kwargs, out)`` gives the partition specs of the output pytree from the
+    caller's (Explicit-typed) arguments; ``kind`` names ``fn`` in the cache key.
     """
     import jax
     from jax.sharding import AxisType, NamedSharding
     from jax.sharding import PartitionSpec as P
 
-    key = _static_key(problem, mesh, kind)
-    fn = _FUNCTIONS.get(key)
-    if fn is None:
-        # A template without arrays: the cache must not keep the caller's buffers alive.
-        template = _with_leaves(problem, jax.tree.map(lambda _: None, _leaves(problem)))
+    key = _static_key(kind, args, kwargs, mesh)
+    run = _FUNCTIONS.get(key)
+    if run is None:
+        static_args = [None if _is_array(a) else a for a in args]
+        static_kwargs = {k: v for k, v in kwargs.items() if not _is_array(v)}
         auto = mesh.update_axis_types(
             {
                 n: AxisType.Auto
@@ -147,17 +115,21 @@ def with_auto_axes(
             }
         )
 
-        def run(leaves: dict[str, Any]) -> Any:
+        def call(arrays: dict[int, Any], array_kwargs: dict[str, Any]) -> Any:
+            full = [arrays.get(i, a) for i, a in enumerate(static_args)]
+            full_kwargs = {**static_kwargs, **array_kwargs}
             with jax.sharding.use_abstract_mesh(auto):
                 unsplit = jax.tree.map(
-                    lambda a: jax.sharding.reshard(a, P(*[None] * a.ndim)), leaves
+                    lambda a: jax.sharding.reshard(a, P(*[None] * a.ndim)) if _is_array(a) else a,
+                    (full, full_kwargs),
                 )
-                out = compute(_with_leaves(template, unsplit), unsplit["extra"])
-            specs = layout(_with_leaves(template, leaves), out)
+                out = fn(*unsplit[0], **unsplit[1])
+            specs = layout(full, full_kwargs, out)
             # the specs are flattened up to the structure of ``out``: each one a leaf
             return jax.tree.map(
                 lambda o, spec: jax.sharding.reshard(o, NamedSharding(mesh, spec)), out, specs
             )
 
-        fn = _FUNCTIONS[key] = jax.jit(run)
-    return fn(_leaves(problem, extra))
+        run = _FUNCTIONS[key] = jax.jit(call)
+    arrays = {i: a for i, a in enumerate(args) if _is_array(a)}
+    return run(arrays, {k: v for k, v in kwargs.items() if _is_array(v)})

@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from . import _dispatch
+from ._explicit_sharding import call_with_auto_axes, explicit_mesh, value_spec
 from ._reduce import Denominator, prepare_mask, prepare_weight
 from ._validate import broadcast_shapes, check_choice, check_floating, dtype_is
 
@@ -231,6 +232,16 @@ def loss_function(spec: LossSpec, *, aliases: tuple[str, ...] = ()) -> Callable[
                 from ._autodiff_torch import outside_graph
 
                 return outside_graph(evaluate, *args, **kwargs)
+            mesh = explicit_mesh(args, kwargs)
+            if mesh is not None:  # JAX arrays sharded over Explicit mesh axes
+                return call_with_auto_axes(
+                    evaluate,
+                    mesh,
+                    args,
+                    kwargs,
+                    kind=spec.name,
+                    layout=lambda a, _, out: value_spec(a, out),
+                )
             return evaluate(*args, **kwargs)
 
         public.__arrayloss_spec__ = spec  # type: ignore[attr-defined]

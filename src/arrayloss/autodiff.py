@@ -6,7 +6,7 @@ tables into ``jax.grad`` (``jax.custom_vjp``, in ``_autodiff_jax``) and PyTorch'
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import _engine
@@ -14,6 +14,7 @@ from ._autodiff_jax import jax_value as jax_value
 from ._autodiff_torch import outside_graph
 from ._autodiff_torch import torch_needs_graph as torch_needs_graph
 from ._autodiff_torch import torch_value as torch_value
+from ._explicit_sharding import call_with_auto_axes, explicit_mesh, like, value_spec
 from ._spec import LossSpec, get_spec, torch_compiling
 
 __all__ = ["grad", "jax_value", "torch_needs_graph", "torch_value", "value_and_grad"]
@@ -56,19 +57,19 @@ def value_and_grad(
 ) -> Callable[..., Any]:
     """Return a function computing ``(loss value, gradient)`` from the loss's table.
 
+    The returned function takes the loss's own arguments plus ``cotangent=`` (the
+    cotangent of the output; for ``reduction="none"`` an array shaped like the output).
+    On JAX it runs as one cached ``jax.jit`` per loss and static options (see
+    ``docs/autodiff.md``).
+
     Args:
         loss: a public arrayloss loss (``al.mse``, ``al.cross_entropy`` ...).
         wrt: the argument(s) to differentiate: a name (``"pred"``), a position, or a
             tuple of them. Default: the first argument, and the gradient is one array;
             with a tuple, the gradients come back as a tuple in that order.
         donate: JAX only: donate the buffers of the differentiated arguments to the
-            (cached, jitted) call, so XLA may write the gradients over them; the arrays
-            passed are deleted. Ignored on every other backend.
-
-    On JAX the function runs as one cached ``jax.jit`` per loss and static options.
-
-    The returned function takes the loss's own arguments plus ``cotangent=`` (the
-    cotangent of the output; for ``reduction="none"`` an array shaped like the output).
+            jitted call, so XLA may write the gradients over them; the arrays passed
+            are deleted. Ignored (a no-op, no warning) on every other backend.
 
     Examples:
         >>> import numpy as np
@@ -85,7 +86,31 @@ def value_and_grad(
     def run(*args: Any, cotangent: Any = None, **kwargs: Any) -> tuple[Any, Any]:
         if torch_compiling():
             return outside_graph(evaluate, *args, cotangent=cotangent, **kwargs)
+        mesh = explicit_mesh(args, {**kwargs, "cotangent": cotangent})
+        if mesh is not None:  # JAX arrays sharded over Explicit mesh axes
+            return call_with_auto_axes(
+                evaluate,
+                mesh,
+                args,
+                {**kwargs, "cotangent": cotangent},
+                kind=f"{spec.name}.value_and_grad{names}{as_tuple}{donate}",
+                layout=layout,
+            )
         return evaluate(*args, cotangent=cotangent, **kwargs)
+
+    def layout(args: Sequence[Any], kwargs: Mapping[str, Any], out: Any) -> Any:
+        """The value replicated (or like the first array), each gradient like its input."""
+        value, grads = out
+        specs = tuple(
+            like(args[i] if i < len(args) else kwargs[name], g)
+            for name, i, g in zip(
+                names,
+                (spec.args.index(n) for n in names),
+                grads if as_tuple else (grads,),
+                strict=True,
+            )
+        )
+        return value_spec(args, value), (specs if as_tuple else specs[0])
 
     def evaluate(*args: Any, cotangent: Any = None, **kwargs: Any) -> tuple[Any, Any]:
         problem = prepare(*args, **kwargs)

@@ -272,7 +272,7 @@ extern "C" __global__ void NAME(
     const T* x_all, const long long* __restrict__ labels, T* g_all, T* __restrict__ loss_rows,
     const T* __restrict__ cot_rows, const T* __restrict__ class_weight,
     const long long C, const long long ignore_index, const int flags, const T scale,
-    const ACC inv_t)
+    const ACC temp, const ACC inv_t)
 {
     // flags: 1 write the gradient, 2 per-row cotangent, 4 class weights, 8 ignore_index
     // (x_all and g_all may be the same buffer: each element is read before it is written)
@@ -285,12 +285,13 @@ extern "C" __global__ void NAME(
     const long long y_raw = labels[row];
     const bool used = !((flags & 8) && y_raw == ignore_index);
     const long long y = used ? y_raw : 0;
-    if (threadIdx.x == 0) sh_x_y = (ACC)x[y] * inv_t;
+    // logits / T as the kernel divides (a product by 1/T may differ in the last bit)
+    if (threadIdx.x == 0) sh_x_y = (ACC)x[y] / temp;
 
     ACC m = NEG_INF, s = 0;
     int nan = 0;
     for (long long i = threadIdx.x; i < C; i += blockDim.x) {
-        const ACC v = (ACC)x[i] * inv_t;
+        const ACC v = (ACC)x[i] / temp;
         if (isnan(v)) nan = 1;
         else if (v > m) { s = (m == NEG_INF ? (ACC)0 : s * exp(m - v)) + (ACC)1; m = v; }
         else if (v != NEG_INF) s += exp(v - m);
@@ -325,7 +326,7 @@ extern "C" __global__ void NAME(
         // as safe_max: a non-finite maximum shifts by 0 (rare: +-inf in the row)
         m = 0;
         ACC part = 0;
-        for (long long i = threadIdx.x; i < C; i += blockDim.x) part += exp((ACC)x[i] * inv_t);
+        for (long long i = threadIdx.x; i < C; i += blockDim.x) part += exp((ACC)x[i] / temp);
         s = block_sum(part, sh_s);
     }
     if (nan) s = NAN_VALUE;
@@ -341,7 +342,7 @@ extern "C" __global__ void NAME(
     const ACC coef = a / s;
     __syncthreads();  // x[y] was read by thread 0 before anything is written
     for (long long i = threadIdx.x; i < C; i += blockDim.x) {
-        ACC v = exp((ACC)x[i] * inv_t - m) * coef;
+        ACC v = exp((ACC)x[i] / temp - m) * coef;
         if (i == y) v -= a;
         g[i] = (T)v;
     }
@@ -428,14 +429,14 @@ def cross_entropy(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
     loss_rows = cupy.empty(rows, dtype=dtype)
     threads = 1024 if n_classes >= 4096 else max(32, 1 << (max(1, n_classes) - 1).bit_length())
     np_dtype = cupy.dtype(dtype).type
-    inv_t = 1.0 / float(options.get("temperature", 1.0))
+    temperature = float(options.get("temperature", 1.0))
     _ce_kernel(str(dtype))(
         (rows,),
         (min(threads, 1024),),
         (logits, labels, grad, loss_rows, cot_rows,
          class_weight if class_weight is not None else logits,
          cupy.int64(n_classes), cupy.int64(0 if ignore_index is None else ignore_index),
-         cupy.int32(flags), np_dtype(scale), np_dtype(inv_t)),
+         cupy.int32(flags), np_dtype(scale), np_dtype(temperature), np_dtype(1.0 / temperature)),
     )  # fmt: skip
     if reduction == "none":
         value = loss_rows.reshape(target.shape)

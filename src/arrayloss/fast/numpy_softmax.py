@@ -117,7 +117,8 @@ def cross_entropy(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
     if scale is None:
         return NotImplemented
 
-    inv_t = 1.0 / float(options.get("temperature", 1.0))
+    temperature = float(options.get("temperature", 1.0))
+    inv_t = 1.0 / temperature  # the kernel's: logits / T, and cotangents times 1 / T
     grad = np.empty_like(x) if wrt else None
     loss = np.empty(n, dtype=dtype) if reduction == "none" else None
     rows_per_chunk = max(1, ROW_CHUNK_BYTES // (n_classes * dtype.itemsize))
@@ -125,8 +126,8 @@ def cross_entropy(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
     def work(lo: int, hi: int) -> float:
         xc = x[lo:hi]
         out = grad[lo:hi] if grad is not None else np.empty_like(xc)
-        if inv_t != 1.0:
-            np.multiply(xc, inv_t, out=out)
+        if temperature != 1.0:
+            np.divide(xc, temperature, out=out)
             xc = out
         rows = np.arange(hi - lo)
         y = safe[lo:hi]
@@ -145,8 +146,8 @@ def cross_entropy(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
         if redo.any():
             bad = np.flatnonzero(redo)
             x_bad = x[lo:hi][bad]  # xc may be ``out``, now overwritten
-            if inv_t != 1.0:
-                x_bad = x_bad * inv_t
+            if temperature != 1.0:
+                x_bad = x_bad / temperature
             m_bad = _row_max(x_bad)
             shifted = np.exp(x_bad - m_bad[:, None])
             out[bad] = shifted

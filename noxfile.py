@@ -40,7 +40,10 @@ def _gpu_visible() -> bool:
 def tests(session: nox.Session) -> None:
     """Every CPU backend (numpy, array-api-strict, jax, torch, dask) and the oracles."""
     _install_cpu_stack(session, "demo")
-    session.run("python", "-m", "pytest", *session.posargs, env={"ARRAYLOSS_JAX_PLATFORMS": "cpu"})
+    # one pytest worker per core (pytest-xdist); `nox -s tests -- -n 0` runs serially
+    chose_workers = any(a == "-n" or a.startswith(("-n=", "--numprocesses")) for a in session.posargs)
+    args = session.posargs if chose_workers else ["-n", "auto", *session.posargs]
+    session.run("python", "-m", "pytest", *args, env={"ARRAYLOSS_JAX_PLATFORMS": "cpu"})
 
 
 @nox.session

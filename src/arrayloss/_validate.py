@@ -38,14 +38,17 @@ def _dtype_name(dtype: Any) -> str:
 def dtype_is(xp: ModuleType, dtype: Any, kind: str | tuple[str, ...]) -> bool:
     """``xp.isdtype(dtype, kind)``, also for NumPy's ml_dtypes ``bfloat16``.
 
-    NumPy's ``isdtype`` raises for the ml_dtypes extension types; ``bfloat16`` is taken
-    as a real floating dtype and every other extension type as none of the kinds.
+    NumPy's ``isdtype`` raises for the ml_dtypes extension types (Dask's says False);
+    ``bfloat16`` is taken as a real floating dtype and every other extension type as
+    none of the kinds.
     """
     try:
-        return bool(xp.isdtype(dtype, kind))
+        if xp.isdtype(dtype, kind):
+            return True
     except TypeError:
-        kinds = (kind,) if isinstance(kind, str) else kind
-        return _dtype_name(dtype) == "bfloat16" and "real floating" in kinds
+        pass
+    kinds = (kind,) if isinstance(kind, str) else kind
+    return _dtype_name(dtype) == "bfloat16" and "real floating" in kinds
 
 
 def is_floating(xp: ModuleType, x: Any) -> bool:

@@ -37,10 +37,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import arrayloss as al
-from arrayloss._spec import get_spec, public_functions
-
 from _backend_cases import backend_cases
 from _scaleout_cases import FACTORIES, Case, batch_major
+from arrayloss._spec import get_spec, public_functions
 
 #: Every loss by its spec name (the alias ``l1`` shares ``mae``'s spec and function).
 NAMES = sorted({record.name for record in al.registry().values()})

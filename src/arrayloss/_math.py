@@ -7,6 +7,7 @@ PyTorch differentiate both branches and ``0 * inf`` is NaN.
 
 from __future__ import annotations
 
+import math
 from types import ModuleType
 from typing import Any
 
@@ -16,6 +17,7 @@ __all__ = [
     "log_sigmoid",
     "log_softmax",
     "logsumexp",
+    "norm_scale",
     "safe_max",
     "sigmoid",
     "softmax",
@@ -27,9 +29,10 @@ __all__ = [
 def safe_max(xp: ModuleType, x: Any, axis: int, keepdims: bool = True) -> Any:
     """``max(x, axis)`` with non-finite maxima replaced by 0 (a safe shift for exp).
 
-    An empty ``axis`` (an empty batch of ``ntxent``) gives 0: ``max`` has no identity.
+    An empty array gives zeros of the reduced shape: ``max`` has no identity (an empty
+    batch of ``ntxent``), and Dask's ``max`` fails on any empty array.
     """
-    if x.shape[axis] == 0:
+    if any(s == 0 for s in x.shape):
         shape = list(x.shape)
         if keepdims:
             shape[axis] = 1
@@ -38,6 +41,21 @@ def safe_max(xp: ModuleType, x: Any, axis: int, keepdims: bool = True) -> Any:
         return xp.zeros(tuple(shape), dtype=x.dtype, device=array_api_compat.device(x))
     m = xp.max(x, axis=axis, keepdims=keepdims)
     return xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+
+
+def norm_scale(xp: ModuleType, x: Any, axis: int = -1, power: float = 4) -> Any:
+    """A power of two per vector along ``axis`` (kept as a size-1 axis) to divide by
+    before summing ``|x|**power``-sized terms: 1 for ordinary vectors, about the largest
+    ``|x|`` for vectors so large that squared norms (or their products) would overflow.
+
+    Dividing by a power of two is exact, so ordinary vectors give bit-identical results
+    and huge ones (1e30 in float32) give the cosine or distance the maths allows instead
+    of ``inf / inf``. Non-finite entries keep the scale 1 (they propagate as before).
+    """
+    m = safe_max(xp, xp.abs(x), axis)
+    limit = 2.0 ** (math.frexp(float(xp.finfo(x.dtype).max))[1] / power - 8)
+    big = m > limit
+    return 2.0 ** xp.floor(xp.log2(xp.where(big, m, xp.ones_like(m))))
 
 
 def logsumexp(xp: ModuleType, x: Any, axis: int = -1, keepdims: bool = False) -> Any:

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from .._math import norm_scale
+
 __all__ = ["GRADS", "VALUES"]
 
 
@@ -113,18 +115,22 @@ def js_div_target_grad(xp: ModuleType, cot: Any, pred: Any, target: Any, *, axis
 
 
 def _cosine_terms(xp: ModuleType, pred: Any, target: Any, axis: int, eps: float) -> tuple[Any, ...]:
-    # optax's placement: eps floors the *squared* norm, sqrt(max(|a|^2, eps)).
+    # optax's placement: eps floors the *squared* norm, sqrt(max(|a|^2, eps)). Huge
+    # vectors are scaled by a power of two first (exact; cos is scale-invariant), so
+    # their squared norms cannot overflow.
     a, b = xp.broadcast_arrays(pred, target)
+    a_scale, b_scale = norm_scale(xp, a, axis), norm_scale(xp, b, axis)
+    a, b = a / a_scale, b / b_scale
     a2 = xp.sum(a * a, axis=axis, keepdims=True)
     b2 = xp.sum(b * b, axis=axis, keepdims=True)
     a_norm = xp.sqrt(xp.clip(a2, min=eps))
     b_norm = xp.sqrt(xp.clip(b2, min=eps))
     cos = xp.sum(a * b, axis=axis, keepdims=True) / (a_norm * b_norm)
-    return a, b, a2, b2, a_norm, b_norm, cos
+    return a, b, a2, b2, a_norm, b_norm, cos, a_scale, b_scale
 
 
 def cosine_similarity_loss(xp: ModuleType, pred: Any, target: Any, *, axis: int, eps: float) -> Any:
-    *_, cos = _cosine_terms(xp, pred, target, axis, eps)
+    cos = _cosine_terms(xp, pred, target, axis, eps)[6]
     return 1 - xp.squeeze(cos, axis=axis)
 
 
@@ -137,28 +143,29 @@ def _cosine_grad(
     a_norm: Any,
     b_norm: Any,
     cos: Any,
+    scale: Any,
     eps: float,
     axis: int,
 ) -> Any:
     # -d cos / d a = cos a / |a|^2 - b / (|a| |b|); under the floor |a| is the constant
     # sqrt(eps) and only the second term remains (finite at a zero vector).
     radial = xp.where(a2 > eps, cos / (a_norm * a_norm), xp.zeros_like(cos))
-    g = radial * a - b / (a_norm * b_norm)
+    g = (radial * a - b / (a_norm * b_norm)) / scale
     return _masked(xp, xp.expand_dims(cot, axis=axis), g)
 
 
 def cosine_similarity_loss_pred_grad(
     xp: ModuleType, cot: Any, pred: Any, target: Any, *, axis: int, eps: float
 ) -> Any:
-    a, b, a2, _, a_norm, b_norm, cos = _cosine_terms(xp, pred, target, axis, eps)
-    return _cosine_grad(xp, cot, a, b, a2, a_norm, b_norm, cos, eps, axis)
+    a, b, a2, _, a_norm, b_norm, cos, a_scale, _ = _cosine_terms(xp, pred, target, axis, eps)
+    return _cosine_grad(xp, cot, a, b, a2, a_norm, b_norm, cos, a_scale, eps, axis)
 
 
 def cosine_similarity_loss_target_grad(
     xp: ModuleType, cot: Any, pred: Any, target: Any, *, axis: int, eps: float
 ) -> Any:
-    a, b, _, b2, a_norm, b_norm, cos = _cosine_terms(xp, pred, target, axis, eps)
-    return _cosine_grad(xp, cot, b, a, b2, b_norm, a_norm, cos, eps, axis)
+    a, b, _, b2, a_norm, b_norm, cos, _, b_scale = _cosine_terms(xp, pred, target, axis, eps)
+    return _cosine_grad(xp, cot, b, a, b2, b_norm, a_norm, cos, b_scale, eps, axis)
 
 
 VALUES: dict[str, Callable[..., Any]] = {

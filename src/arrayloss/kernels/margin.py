@@ -96,7 +96,9 @@ def _margin_terms(
     zero = xp.zeros_like(input)
     x_y = xp.sum(xp.where(is_target, input, zero), axis=axis, keepdims=True)
     z = margin - x_y + input
-    active = (z > 0) & ~is_target  # PyTorch: z == 0 contributes nothing, gradient 0
+    # PyTorch: z == 0 contributes nothing, gradient 0. A NaN z is kept (PyTorch drops
+    # it, a finite loss from a NaN input): NaN in, NaN out.
+    active = ((z > 0) | xp.isnan(z)) & ~is_target
     return z, active, is_target, valid
 
 

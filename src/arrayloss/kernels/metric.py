@@ -19,7 +19,7 @@ from typing import Any
 
 import array_api_compat
 
-from .._math import safe_max
+from .._math import norm_scale, safe_max
 
 __all__ = ["COSINE_EPSILON", "GRADS", "VALUES", "VJPS", "grad_from_vjp", "ntxent_positive_pairs"]
 
@@ -67,13 +67,16 @@ def _safe_divisor(xp: ModuleType, x: Any, zero: Any) -> Any:
 
 def p_norm(xp: ModuleType, delta: Any, p: float) -> Any:
     """``||delta||_p`` over the last axis, for any ``p > 0`` (``inf``: the max norm)."""
-    if p == 2:
-        return xp.sqrt(xp.sum(delta * delta, axis=-1))
     if p == 1:
         return xp.sum(xp.abs(delta), axis=-1)
     if math.isinf(p):
         return xp.max(xp.abs(delta), axis=-1)
-    return xp.sum(xp.abs(delta) ** p, axis=-1) ** (1 / p)
+    # ||d||_p = s ||d / s||_p: huge vectors are scaled by a power of two (exact) first
+    scale = norm_scale(xp, delta, power=2 * max(p, 1))
+    delta = delta / scale
+    if p == 2:
+        return xp.sqrt(xp.sum(delta * delta, axis=-1)) * scale[..., 0]
+    return xp.sum(xp.abs(delta) ** p, axis=-1) ** (1 / p) * scale[..., 0]
 
 
 def p_norm_vjp(xp: ModuleType, cot: Any, delta: Any, norm: Any, p: float) -> Any:
@@ -103,6 +106,10 @@ def p_norm_vjp(xp: ModuleType, cot: Any, delta: Any, norm: Any, p: float) -> Any
             xp, ~at_zero, _safe_divisor(xp, a, at_zero) ** (p - 1)
         )
         return scaled * g * n ** (1 - p)
+    # homogeneous of degree 0: huge vectors are scaled (as in p_norm) so a**(p - 1) and
+    # n**(p - 1) cannot overflow
+    s = norm_scale(xp, delta, power=2 * p)
+    delta, a, n = delta / s, a / s, n / s
     scaled = xp.sign(delta) * a ** (p - 1) if p < 2 else delta * a ** (p - 2)
     scale = _where_zero(xp, ~zero, g / _safe_divisor(xp, n, zero) ** (p - 1))
     return scaled * scale
@@ -131,7 +138,8 @@ def contrastive_vjp(
     sq = xp.sum(delta * delta, axis=-1)
     dist = xp.sqrt(sq)
     gap = _relu(xp, margin - dist)
-    loss = t * sq + (1 - t) * (gap * gap)
+    # 0 * d^2 is 0 for a dissimilar pair even where d^2 overflows (d ~ 1e20 in float32)
+    loss = _where_zero(xp, t != 0, t * sq) + (1 - t) * (gap * gap)
 
     def pullback(cot: Any) -> tuple[Any, ...]:
         positive = dist > 0
@@ -201,8 +209,12 @@ def cosine_embedding_vjp(
     """PyTorch's ``cosine_embedding_loss``: ``1 - cos`` (t = 1), ``max(cos - margin, 0)``
     (t = -1), with ``cos = <x1, x2> / sqrt((|x1|^2 + ε)(|x2|^2 + ε))``, ``ε = float32(1e-12)``.
 
-    ``target`` other than 1 and -1 gives NaN (it raises on eager backends).
+    ``target`` other than 1 and -1 gives NaN (it raises on eager backends). Huge vectors
+    are scaled by a power of two first (exact; cos is scale-invariant), so the product
+    of their squared norms cannot overflow.
     """
+    s1, s2 = norm_scale(xp, x1), norm_scale(xp, x2)
+    x1, x2 = x1 / s1, x2 / s2
     prod = xp.sum(x1 * x2, axis=-1)
     m1 = xp.sum(x1 * x1, axis=-1) + COSINE_EPSILON
     m2 = xp.sum(x2 * x2, axis=-1) + COSINE_EPSILON
@@ -231,8 +243,8 @@ def cosine_embedding_vjp(
         cos_e = cos[..., None]
         denom_e = denom[..., None]
         grads = {
-            "x1": c * (x2 / denom_e - cos_e * x1 / m1[..., None]),
-            "x2": c * (x1 / denom_e - cos_e * x2 / m2[..., None]),
+            "x1": c * (x2 / denom_e - cos_e * x1 / m1[..., None]) / s1,
+            "x2": c * (x1 / denom_e - cos_e * x2 / m2[..., None]) / s2,
         }
         return tuple(grads[name] for name in wrt)
 
@@ -266,7 +278,9 @@ def ntxent_vjp(
     ``P(i)`` (same label, ``j != i``) and negatives ``N(i)`` (other labels) of anchor
     ``i``, shifted by the row's max for stability.
     """
-    e = embeddings
+    # huge rows are scaled by a power of two first: u = e / |e| is scale-invariant
+    e_scale = norm_scale(xp, embeddings)
+    e = embeddings / e_scale
     eps = float(xp.finfo(e.dtype).eps)
     sq = xp.sum(e * e, axis=-1, keepdims=True)
     norm = xp.sqrt(xp.maximum(sq, xp.full_like(sq, eps)))
@@ -288,7 +302,7 @@ def ntxent_vjp(
         g_u = xp.matmul(g_s + xp.matrix_transpose(g_s), u)
         # optax clips the squared norm at eps: below it the norm is a constant.
         radial = _where_zero(xp, sq > eps, xp.sum(u * g_u, axis=-1, keepdims=True))
-        return tuple((g_u - u * radial) / norm for _ in wrt)
+        return tuple((g_u - u * radial) / (norm * e_scale) for _ in wrt)
 
     return loss, pullback
 

@@ -7,6 +7,7 @@ unreduced loss has their broadcast shape. ``clamp_min(x, 0)`` passes the gradien
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -49,7 +50,9 @@ def hinge_embedding(xp: ModuleType, input: Any, target: Any, *, margin: float) -
     hinge = margin - input
     hinge = xp.maximum(hinge, xp.zeros_like(hinge))
     zero = xp.zeros_like(hinge)
-    return xp.where(target != 1, hinge, zero) + xp.where(target != -1, input, zero)
+    loss = xp.where(target != 1, hinge, zero) + xp.where(target != -1, input, zero)
+    # a NaN target reads as "neither 1 nor -1" in PyTorch (a finite loss): NaN in, NaN out
+    return xp.where(xp.isnan(target), xp.full_like(loss, math.nan), loss)
 
 
 def hinge_embedding_grad(
@@ -57,7 +60,8 @@ def hinge_embedding_grad(
 ) -> Any:
     zero = xp.zeros_like(cot * input)
     in_hinge = (target != 1) & (margin - input >= 0)
-    return xp.where(in_hinge, -cot, zero) + xp.where(target != -1, cot, zero)
+    g = xp.where(in_hinge, -cot, zero) + xp.where(target != -1, cot, zero)
+    return xp.where(xp.isnan(target), xp.full_like(g, math.nan), g)
 
 
 VALUES: dict[str, Callable[..., Any]] = {

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from .._math import safe_max
 from .overlap import overlap_loss
 
 __all__ = ["GRADS", "VALUES", "VJPS"]
@@ -123,7 +124,7 @@ def _volume_weights(xp: ModuleType, tsum: Any, class_weight: Any) -> Any:
     present = square > 1 / float(xp.finfo(tsum.dtype).max)
     inverse = 1 / xp.where(present, square, xp.ones_like(square))
     inverse = xp.where(present, inverse, xp.zeros_like(inverse))
-    fill = xp.max(inverse, axis=1, keepdims=True)
+    fill = safe_max(xp, inverse, axis=1)
     weights = xp.where(present, inverse, fill)
     return weights if class_weight is None else weights * class_weight
 

@@ -41,7 +41,9 @@ def tests(session: nox.Session) -> None:
     """Every CPU backend (numpy, array-api-strict, jax, torch, dask) and the oracles."""
     _install_cpu_stack(session, "demo")
     # one pytest worker per core (pytest-xdist); `nox -s tests -- -n 0` runs serially
-    chose_workers = any(a == "-n" or a.startswith(("-n=", "--numprocesses")) for a in session.posargs)
+    chose_workers = any(
+        a == "-n" or a.startswith(("-n=", "--numprocesses")) for a in session.posargs
+    )
     args = session.posargs if chose_workers else ["-n", "auto", *session.posargs]
     session.run("python", "-m", "pytest", *args, env={"ARRAYLOSS_JAX_PLATFORMS": "cpu"})
 

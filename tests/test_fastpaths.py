@@ -133,7 +133,11 @@ MAKERS: dict[str, list[tuple[str, Callable[[Any], Inputs]]]] = {
         ("smoothing", lambda d: (_classes(d), {"label_smoothing": 0.1})),
         ("axis 1", lambda d: ((_classes(d, 40, 5)[0].reshape(8, 5, 5), _classes(d, 40, 5)[1].reshape(8, 5)), {"axis": 1})),
     ],
-    "kl_div": [("plain", lambda d: (_kl(d), {})), ("log_target", lambda d: ((_kl(d)[0], np.log(_kl(d)[1] + 0.1).astype(d)), {"log_target": True}))],
+    "kl_div": [
+        ("plain", lambda d: (_kl(d), {})),
+        ("batchmean", lambda d: (_kl(d), {"batchmean": True})),
+        ("log_target", lambda d: ((_kl(d)[0], np.log(_kl(d)[1] + 0.1).astype(d)), {"log_target": True})),
+    ],
     "dice": [("plain", lambda d: (_segmentation(d), {"axis": 1}))],
     "jaccard": [("plain", lambda d: (_segmentation(d), {"axis": 1}))],
     "tversky": [("plain", lambda d: (_segmentation(d), {"axis": 1, "alpha": 0.3, "beta": 0.7, "gamma": 1.5}))],
@@ -217,6 +221,8 @@ def test_fast_path_matches_generic_kernel(
     arrays, options = maker(dtype)
     arrays = _readonly(arrays)
     options = {**options, "reduction": reduction}
+    if options.pop("batchmean", False) and reduction == "mean":
+        options["reduction"] = "batchmean"
     wrt = get_spec(fn).wrt
     if loss == "cross_entropy" or (loss in ("dice", "jaccard", "tversky") and case == "plain"):
         wrt = wrt[:1]
@@ -405,7 +411,8 @@ def test_cupy_fast_path_matches_generic_kernel(
         arrays = (arrays[0] / 3, *arrays[1:])
     arrays = tuple(cupy.asarray(a) for a in arrays)
     options = {k: cupy.asarray(v) if isinstance(v, np.ndarray) else v for k, v in options.items()}
-    options["reduction"] = reduction
+    batchmean = options.pop("batchmean", False)
+    options["reduction"] = "batchmean" if batchmean and reduction == "mean" else reduction
     wrt = get_spec(fn).wrt[:1]
     cotangent = None
     if reduction == "none":

@@ -14,6 +14,7 @@ from typing import Any
 import array_api_compat
 
 __all__ = [
+    "log_add_exp",
     "log_sigmoid",
     "log_softmax",
     "logsumexp",
@@ -23,6 +24,7 @@ __all__ = [
     "softmax",
     "softplus",
     "xlogy",
+    "zero_safe_mul",
 ]
 
 
@@ -68,6 +70,19 @@ def logsumexp(xp: ModuleType, x: Any, axis: int = -1, keepdims: bool = False) ->
     return out
 
 
+def log_add_exp(xp: ModuleType, a: Any, b: Any) -> Any:
+    """``log(exp(a) + exp(b))``, exact for large ``|a - b|``, NaN-quiet.
+
+    NumPy's ``logaddexp`` warns on NaN (NaN input must give NaN quietly), and ``a - b``
+    is ``inf - inf`` where both are the same infinity (two ``log 0`` terms): those are
+    taken as a difference of 0, which gives that infinity.
+    """
+    same_infinity = (a == b) & xp.isinf(a)
+    zero = xp.zeros_like(a)
+    d = xp.where(same_infinity, zero, a) - xp.where(same_infinity, zero, b)
+    return xp.maximum(a, b) + xp.log1p(xp.exp(-xp.abs(d)))
+
+
 def log_softmax(xp: ModuleType, x: Any, axis: int = -1) -> Any:
     """``x - logsumexp(x)`` along ``axis``."""
     return x - logsumexp(xp, x, axis=axis, keepdims=True)
@@ -107,3 +122,14 @@ def xlogy(xp: ModuleType, x: Any, y: Any) -> Any:
     zero = (x == 0) & ~xp.isnan(y)
     safe_y = xp.where(zero, xp.ones_like(y), y)
     return xp.where(zero, xp.zeros_like(x * safe_y), x * xp.log(safe_y))
+
+
+def zero_safe_mul(xp: ModuleType, x: Any, y: Any) -> Any:
+    """``x * y`` with ``0 * y = 0`` also at ``y = ±inf`` (a NaN in ``y`` stays NaN).
+
+    The weight of a term that is off (a target of 0 against a softplus of a ``-inf``
+    logit) switches it off even where the term is infinite. Only infinite ``y`` are
+    replaced, so the derivative in ``x`` stays ``y`` wherever ``y`` is finite.
+    """
+    off = (x == 0) & xp.isinf(y)
+    return x * xp.where(off, xp.zeros_like(y), y)

@@ -10,6 +10,7 @@ problem to the engine, so ``al.grad(loss)`` can reuse the very same validation.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import sys
 from collections.abc import Callable, Mapping
@@ -20,7 +21,14 @@ from typing import Any
 from . import _dispatch
 from ._explicit_sharding import call_with_auto_axes, explicit_mesh, value_spec
 from ._reduce import Denominator, prepare_mask, prepare_weight
-from ._validate import broadcast_shapes, check_choice, check_floating, dtype_is
+from ._validate import (
+    broadcast_shapes,
+    check_choice,
+    check_flag,
+    check_floating,
+    check_same_device,
+    dtype_is,
+)
 
 __all__ = [
     "ALL_BACKENDS",
@@ -223,8 +231,23 @@ def loss_function(spec: LossSpec, *, aliases: tuple[str, ...] = ()) -> Callable[
     def decorate(body: Callable[..., Problem]) -> Callable[..., Any]:
         from . import _engine
 
+        # options with a True/False default take only booleans: a truthy string such as
+        # "no" would silently mean True
+        flags = tuple(
+            name
+            for name, p in inspect.signature(body).parameters.items()
+            if isinstance(p.default, bool)
+        )
+
+        @functools.wraps(body)
+        def prepare_checked(*args: Any, **kwargs: Any) -> Problem:
+            for name in flags:
+                if name in kwargs:
+                    check_flag(name, kwargs[name])
+            return body(*args, **kwargs)
+
         def evaluate(*args: Any, **kwargs: Any) -> Any:
-            return _engine.value(body(*args, **kwargs))
+            return _engine.value(prepare_checked(*args, **kwargs))
 
         @functools.wraps(body)
         def public(*args: Any, **kwargs: Any) -> Any:
@@ -245,7 +268,7 @@ def loss_function(spec: LossSpec, *, aliases: tuple[str, ...] = ()) -> Callable[
             return evaluate(*args, **kwargs)
 
         public.__arrayloss_spec__ = spec  # type: ignore[attr-defined]
-        public.__arrayloss_prepare__ = body  # type: ignore[attr-defined]
+        public.__arrayloss_prepare__ = prepare_checked  # type: ignore[attr-defined]
         family = body.__module__.rsplit(".", 1)[-1]
         _REGISTRY[spec.name] = (spec, public, family)
         for alias in aliases:
@@ -323,6 +346,7 @@ def prepare(
             float_arrays.append(a)
     out_dtype = _floating_dtype(namespace, float_arrays)
     compute_dtype = namespace.float32 if _is_low_precision(out_dtype) else out_dtype
+    check_same_device(namespace, {**converted, "weight": weight, "where": where})
     device = _dispatch_device(
         float_arrays or [a for a in converted.values() if hasattr(a, "dtype")]
     )

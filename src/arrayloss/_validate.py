@@ -9,7 +9,7 @@ kernels turn such values into NaN instead (documented per loss).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -19,9 +19,11 @@ __all__ = [
     "broadcast_shapes",
     "check_axis",
     "check_choice",
+    "check_flag",
     "check_floating",
     "check_integer",
     "check_option",
+    "check_same_device",
     "check_values",
     "dtype_is",
     "is_floating",
@@ -78,6 +80,12 @@ def check_choice(name: str, value: Any, allowed: Sequence[Any]) -> None:
     if value not in allowed:
         valid = ", ".join(repr(a) for a in allowed)
         raise ValueError(f"{name}={value!r} is not valid; expected one of {valid}")
+
+
+def check_flag(name: str, value: Any) -> None:
+    """TypeError unless ``value`` is a boolean (Python's or NumPy's)."""
+    if not isinstance(value, bool) and type(value).__name__ != "bool":
+        raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
 def check_option(name: str, value: Any, ok: Callable[[Any], bool], accepted: str) -> None:
@@ -147,6 +155,31 @@ def _broadcast_pair(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...] |
         else:
             return None
     return tuple(out)
+
+
+def check_same_device(xp: ModuleType, arrays: Mapping[str, Any]) -> None:
+    """ValueError naming two arguments on different devices (a loss never moves data
+    between devices on its own).
+
+    JAX places and shards arrays itself (and raises for incompatible devices), Dask has
+    no devices: they are not checked.
+    """
+    if backend_name(xp) in ("jax", "dask"):
+        return
+    import array_api_compat
+
+    first: tuple[str, Any] | None = None
+    for name, a in arrays.items():
+        if a is None or not hasattr(a, "shape"):
+            continue
+        dev = array_api_compat.device(a)
+        if first is None:
+            first = (name, dev)
+        elif dev != first[1]:
+            raise ValueError(
+                f"{first[0]} is on device {first[1]} but {name} is on device {dev}; "
+                "move them to one device (a loss never moves data between devices)"
+            )
 
 
 def values_checkable(xp: ModuleType, *arrays: Any) -> bool:

@@ -11,6 +11,7 @@ runs. Importing this module registers the fast path of every family.
 from __future__ import annotations
 
 from . import numpy_binary as numpy_binary
+from . import numpy_distribution as numpy_distribution
 from . import numpy_regression as numpy_regression
 from . import numpy_rows as numpy_rows
 from . import numpy_softmax as numpy_softmax

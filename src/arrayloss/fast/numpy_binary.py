@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..kernels.binary import binary_cross_entropy_with_logits as bce_with_logits_kernel
 from . import register
 from .numpy_regression import elementwise
 from .numpy_rows import rows_fast_path
@@ -39,13 +40,21 @@ def _bce_logits_chunk(x: Array, y: Array, g: Array, loss: Array | None, s: Any) 
     # (1 - y) softplus(x) + y softplus(-x), softplus(+-x) = max(+-x, 0) + log1p(e)
     positive = np.maximum(x, zeros)
     positive += log_term
-    positive *= not_y
     negative = np.negative(x)
     np.maximum(negative, zeros, out=negative)
     negative += log_term
-    negative *= y
+    with np.errstate(invalid="ignore"):  # 0 * inf at an infinite logit: fixed below
+        positive *= not_y
+        negative *= y
     value = np.add(positive, negative, out=positive if loss is None else loss)
-    total = 0.0 if loss is not None else float(np.add.reduce(value))
+    total = float(np.add.reduce(value))
+    if total != total:
+        # NaN: a NaN input, or 0 * inf where a target of 0 (or 1) meets an infinite
+        # logit; the kernel's zero-safe products give 0 for a term whose weight is 0
+        value[...] = bce_with_logits_kernel(np, x, y)
+        total = float(np.add.reduce(value))
+    if loss is not None:
+        total = 0.0
     if s is None:
         return total
     # (1 - y) sigmoid(x) - y sigmoid(-x), each sigmoid 1/(1+e) or e/(1+e) by sign

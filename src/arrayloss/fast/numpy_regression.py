@@ -59,10 +59,12 @@ def elementwise(
     n = pred.size
     dtype = pred.dtype
     reduction = problem.reduction
+    # the "mean" denominator: the element count ("batchmean", kl_div: the batch size)
+    count = float(pred.shape[0] if reduction == "batchmean" and pred.ndim else n)
     if reduction == "none":
         scale = none_cotangent(cotangent, pred.shape, dtype)
-    elif reduction in ("sum", "mean"):
-        scale = cotangent_scale(cotangent, float(n) if reduction == "mean" else 1.0)
+    elif reduction in ("sum", "mean", "batchmean"):
+        scale = cotangent_scale(cotangent, 1.0 if reduction == "sum" else count)
     else:
         return NotImplemented
     if scale is None:
@@ -88,8 +90,8 @@ def elementwise(
             value *= value_scale
     else:
         total = sum(partials) * value_scale
-        if reduction == "mean":
-            total /= n
+        if reduction != "sum":
+            total /= count
         value = np.asarray(total, dtype=dtype)
     grads: list[Array] = []
     for name in wrt:

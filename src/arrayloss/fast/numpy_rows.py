@@ -46,7 +46,6 @@ ROW_LOSSES = (
     "tweedie_deviance",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
-    "kl_div",
     "dice",
     "jaccard",
     "tversky",

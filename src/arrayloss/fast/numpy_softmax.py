@@ -18,6 +18,7 @@ probability targets and other class axes run the generic kernel on chunks of row
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -53,7 +54,21 @@ def _row_max(x: Array) -> Array:
     return m
 
 
-def _row_sum(x: Array) -> Array:
+@functools.cache
+def _ones(n: int) -> Array:
+    ones = np.ones(n, dtype=np.float32)
+    ones.flags.writeable = False
+    return ones
+
+
+def _row_sum(x: Array, *, exact: bool = False) -> Array:
+    """Row sums; float32 by BLAS ``gemv`` (2-8x faster than a NumPy reduction here).
+
+    float64 sums, and ``exact`` ones (rows redone as the generic kernel does them), use
+    NumPy's own pairwise reduction, which the generic kernel uses too.
+    """
+    if x.dtype == np.float32 and not exact:
+        return x @ _ones(x.shape[1])
     if x.shape[1] <= 16:
         s = x[:, 0].copy()
         for j in range(1, x.shape[1]):
@@ -122,6 +137,7 @@ def cross_entropy(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
     grad = np.empty_like(x) if wrt else None
     loss = np.empty(n, dtype=dtype) if reduction == "none" else None
     rows_per_chunk = max(1, ROW_CHUNK_BYTES // (n_classes * dtype.itemsize))
+    row_starts = np.arange(min(rows_per_chunk, n)) * n_classes
 
     def work(lo: int, hi: int) -> float:
         xc = x[lo:hi]
@@ -129,9 +145,11 @@ def cross_entropy(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
         if temperature != 1.0:
             np.divide(xc, temperature, out=out)
             xc = out
-        rows = np.arange(hi - lo)
-        y = safe[lo:hi]
-        picked = xc[rows, y]
+        # flat indices of the target entries: a 1-D take/put is several times faster
+        # than 2-D fancy indexing, which matters with few classes per row
+        at_y = row_starts[: hi - lo] + safe[lo:hi]
+        flat_out = out.reshape(-1)
+        picked = xc.reshape(-1).take(at_y)
         # Unshifted first: exp(x) and its row sum S = exp(m) sum exp(x - m) give the same
         # softmax and log-sum-exp without the max and subtract passes, wherever S neither
         # overflows nor is so small that exp(x)'s underflow would show (S >= SHIFT_FREE).
@@ -142,7 +160,7 @@ def cross_entropy(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
         np.exp(xc, out=out)
         s = _row_sum(out)
         m = np.zeros_like(s)
-        redo = ~((s >= SHIFT_FREE[dtype.char]) & (s < np.inf) & (2 * out[rows, y] <= s))
+        redo = ~((s >= SHIFT_FREE[dtype.char]) & (s < np.inf) & (2 * flat_out.take(at_y) <= s))
         if redo.any():
             bad = np.flatnonzero(redo)
             x_bad = x[lo:hi][bad]  # xc may be ``out``, now overwritten
@@ -151,7 +169,7 @@ def cross_entropy(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
             m_bad = _row_max(x_bad)
             shifted = np.exp(x_bad - m_bad[:, None])
             out[bad] = shifted
-            s[bad] = _row_sum(shifted)
+            s[bad] = _row_sum(shifted, exact=True)
             m[bad] = m_bad
         nll = np.log(s)
         nll += m
@@ -171,7 +189,7 @@ def cross_entropy(problem: Any, wrt: tuple[str, ...], cotangent: Any) -> Any:
             if w is not None:
                 a = a * w
             out *= (a / s)[:, None]
-            out[rows, y] -= a
+            flat_out[at_y] = flat_out.take(at_y) - a
         return 0.0 if loss is not None else float(np.add.reduce(nll))
 
     partials = run_chunks(n, rows_per_chunk, work, work_size=2 * x.size)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from .._math import log_sigmoid, sigmoid, softplus
+from .._math import log_add_exp, log_sigmoid, sigmoid, softplus, zero_safe_mul
 
 __all__ = ["GRADS", "VALUES"]
 
@@ -86,7 +86,8 @@ def binary_cross_entropy_with_logits(
     positive = softplus(xp, -logits)
     if pos_weight is not None:
         positive = pos_weight * positive
-    return (1 - target) * softplus(xp, logits) + target * positive
+    # a term whose weight is 0 is 0 even where it is infinite (a -inf logit, target 0)
+    return zero_safe_mul(xp, 1 - target, softplus(xp, logits)) + zero_safe_mul(xp, target, positive)
 
 
 def binary_cross_entropy_with_logits_grad(
@@ -131,8 +132,9 @@ def _focal_terms(xp: ModuleType, logits: Any, target: Any, alpha: float) -> tupl
     log_not_y = xp.where(
         has_neg, xp.log1p(-xp.where(has_neg, target, xp.zeros_like(target))), minus_inf
     )
-    log_not_pt = xp.logaddexp(log_y + log_not_p, log_not_y + log_p)
-    ce = -(1 - target) * log_not_p - target * log_p
+    log_not_pt = log_add_exp(xp, log_y + log_not_p, log_not_y + log_p)
+    # a term whose weight is 0 is 0 even where it is infinite (a -inf logit, target 0)
+    ce = -zero_safe_mul(xp, 1 - target, log_not_p) - zero_safe_mul(xp, target, log_p)
     alpha_t = None if alpha < 0 else alpha * target + (1 - alpha) * (1 - target)
     return log_p, log_not_p, log_not_pt, ce, alpha_t, bad
 
@@ -159,8 +161,14 @@ def sigmoid_focal_loss_grad(
         g = d_ce
     else:
         modulation = xp.exp(gamma * log_not_pt)
-        d_modulation = (
-            gamma * (1 - 2 * target) * xp.exp((gamma - 1) * log_not_pt + log_p + log_not_p)
+        # p_t = 1 exactly (an infinite logit on the right side): the limit is 0, where
+        # (gamma - 1) * (-inf) + (-inf) would be NaN for gamma < 1
+        certain = log_not_pt == -math.inf
+        safe_log_not_pt = xp.where(certain, xp.zeros_like(log_not_pt), log_not_pt)
+        d_modulation = xp.where(
+            certain,
+            xp.zeros_like(log_not_pt),
+            gamma * (1 - 2 * target) * xp.exp((gamma - 1) * safe_log_not_pt + log_p + log_not_p),
         )
         g = d_ce * modulation + ce * d_modulation
     if alpha_t is not None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import array_api_compat
 
-from .._math import sigmoid, softplus
+from .._math import sigmoid, softplus, zero_safe_mul
 
 __all__ = ["GRADS", "VALUES"]
 
@@ -157,7 +157,8 @@ def multilabel_soft_margin(
     xp: ModuleType, logits: Any, target: Any, *, axis: int, weight: Any = None
 ) -> Any:
     x, y = xp.broadcast_arrays(logits, target)
-    loss = (1 - y) * softplus(xp, x) + y * softplus(xp, -x)
+    # a term whose weight is 0 is 0 even where it is infinite (a -inf logit, target 0)
+    loss = zero_safe_mul(xp, 1 - y, softplus(xp, x)) + zero_safe_mul(xp, y, softplus(xp, -x))
     if weight is not None:
         loss = loss * weight
     return xp.sum(loss, axis=axis) / x.shape[axis]

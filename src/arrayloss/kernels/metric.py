@@ -19,7 +19,7 @@ from typing import Any
 
 import array_api_compat
 
-from .._math import norm_scale, safe_max
+from .._math import norm_scale, safe_max, zero_safe_mul
 
 __all__ = ["COSINE_EPSILON", "GRADS", "VALUES", "VJPS", "grad_from_vjp", "ntxent_positive_pairs"]
 
@@ -139,7 +139,7 @@ def contrastive_vjp(
     dist = xp.sqrt(sq)
     gap = _relu(xp, margin - dist)
     # 0 * d^2 is 0 for a dissimilar pair even where d^2 overflows (d ~ 1e20 in float32)
-    loss = _where_zero(xp, t != 0, t * sq) + (1 - t) * (gap * gap)
+    loss = zero_safe_mul(xp, t, sq) + (1 - t) * (gap * gap)
 
     def pullback(cot: Any) -> tuple[Any, ...]:
         positive = dist > 0

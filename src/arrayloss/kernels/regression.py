@@ -287,7 +287,9 @@ def tweedie_deviance_grad(xp: ModuleType, cot: Any, pred: Any, target: Any, *, p
         return 2 * cot * (pred - target)
     ok = _tweedie_domain(xp, pred, target, power)
     safe = xp.where(ok, pred, xp.ones_like(pred))
-    grad = 2 * cot * (safe - target) * safe ** (-power)
+    # (pred - target) / pred * pred**(1 - power): pred**(-power) alone underflows in
+    # float32 for a large pred (1e30**-1.5) while the gradient is representable
+    grad = 2 * cot * ((safe - target) / safe) * safe ** (1 - power)
     return xp.where(ok, grad, xp.full_like(grad, math.nan))
 
 

@@ -346,7 +346,8 @@ def prepare(
             float_arrays.append(a)
     out_dtype = _floating_dtype(namespace, float_arrays)
     compute_dtype = namespace.float32 if _is_low_precision(out_dtype) else out_dtype
-    check_same_device(namespace, {**converted, "weight": weight, "where": where})
+    # pairs, not a dict: linear_cross_entropy has an array argument named "weight"
+    check_same_device(namespace, [*converted.items(), ("weight", weight), ("where", where)])
     device = _dispatch_device(
         float_arrays or [a for a in converted.values() if hasattr(a, "dtype")]
     )

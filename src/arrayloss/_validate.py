@@ -9,7 +9,7 @@ kernels turn such values into NaN instead (documented per loss).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -157,7 +157,7 @@ def _broadcast_pair(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...] |
     return tuple(out)
 
 
-def check_same_device(xp: ModuleType, arrays: Mapping[str, Any]) -> None:
+def check_same_device(xp: ModuleType, arrays: Iterable[tuple[str, Any]]) -> None:
     """ValueError naming two arguments on different devices (a loss never moves data
     between devices on its own).
 
@@ -169,7 +169,7 @@ def check_same_device(xp: ModuleType, arrays: Mapping[str, Any]) -> None:
     import array_api_compat
 
     first: tuple[str, Any] | None = None
-    for name, a in arrays.items():
+    for name, a in arrays:
         if a is None or not hasattr(a, "shape"):
             continue
         dev = array_api_compat.device(a)

@@ -69,6 +69,21 @@ _ACTIVE: contextvars.ContextVar[ModuleType | None] = contextvars.ContextVar(
 )
 
 
+def active_backend() -> ModuleType | None:
+    """The namespace set by :func:`use_backend` in this context, or None."""
+    return _ACTIVE.get()
+
+
+_NUMPY_NAMESPACE: list[ModuleType] = []
+
+
+def numpy_namespace() -> ModuleType:
+    """``array_api_compat.numpy`` (cached: the hot path of plain NumPy calls)."""
+    if not _NUMPY_NAMESPACE:
+        _NUMPY_NAMESPACE.append(importlib.import_module("array_api_compat.numpy"))
+    return _NUMPY_NAMESPACE[0]
+
+
 def _import_backend(name: str) -> ModuleType:
     """Import the array-API namespace of the backend ``name``."""
     try:
@@ -142,8 +157,20 @@ def get_namespace(xp: ModuleType | str) -> ModuleType:
     )
 
 
+_NAMES_BY_MODULE: dict[int, str] = {}
+
+
 def backend_name(xp: ModuleType) -> str:
     """The backend name (one of ``BACKEND_NAMES``) of an array namespace or module."""
+    known = _NAMES_BY_MODULE.get(id(xp))
+    if known is not None:
+        return known
+    name = _backend_name(xp)
+    _NAMES_BY_MODULE[id(xp)] = name  # modules live as long as the process
+    return name
+
+
+def _backend_name(xp: ModuleType) -> str:
     modname = getattr(xp, "__name__", "")
     if array_api_compat.is_numpy_namespace(xp) or modname == "numpy":
         return "numpy"

@@ -83,7 +83,7 @@ def elementwise(
             s = scale[lo:hi] if isinstance(scale, np.ndarray) else scale
         return kernel(p[lo:hi], t[lo:hi], g, out, s)
 
-    partials = run_chunks(n, chunk, work, work_size=3 * n)
+    partials = [work(0, n)] if n <= chunk else run_chunks(n, chunk, work, work_size=3 * n)
     if loss is not None:
         value = loss.reshape(pred.shape)
         if value_scale != 1.0:

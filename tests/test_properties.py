@@ -48,10 +48,10 @@ FUNCTIONS = public_functions()
 
 #: Hypothesis examples per test and backend (the lazy ones: see the module docstring).
 EXAMPLES = {
-    "numpy": 5,
+    "numpy": 8,
     "numpy_readonly": 1,
     "array_api_strict": 2,
-    "torch": 2,
+    "torch": 3,
     "cupy": 2,
     "jax": 1,
     "jax_jit": 1,

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -280,3 +283,61 @@ def test_eight_threads_backpropagate_through_torch_autograd() -> None:
     for result in _concurrently(run):
         for name in names:
             _assert_same(result[name], serial[name], f"torch autograd {name}")
+
+
+_FIRST_CALLS = textwrap.dedent(
+    """
+    import threading
+
+    import numpy as np
+
+    import arrayloss as al
+
+    rng = np.random.default_rng(0)
+    logits, labels = rng.standard_normal((64, 33)), rng.integers(0, 33, 64)
+    pred, target = rng.standard_normal((2, 1001))
+
+
+    def run():
+        return [
+            al.value_and_grad(al.cross_entropy)(logits, labels),
+            al.value_and_grad(al.huber)(pred, target),
+            al.value_and_grad(al.binary_cross_entropy_with_logits)(pred, (target > 0) * 1.0),
+        ]
+
+
+    barrier, out = threading.Barrier(8), [None] * 8
+
+
+    def worker(i):
+        barrier.wait()
+        out[i] = run()
+
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    serial = run()
+    for result in out:
+        for (value, grad), (value0, grad0) in zip(result, serial):
+            assert np.array_equal(value, value0) and np.array_equal(grad, grad0)
+    print("same")
+    """
+)
+
+
+def test_the_first_calls_of_a_process_from_eight_threads_give_the_serial_results() -> None:
+    """In a fresh process the fast paths are imported by the first call; threads that
+    arrive while another imports them must wait, not take the generic kernel (which
+    rounds differently)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FIRST_CALLS],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "same"

@@ -140,7 +140,9 @@ def jax_value(problem: Problem) -> Any:
     key = ("value", *layout.key)
     fn = _FUNCTIONS.get(key)
     if fn is None:
-        fn = _FUNCTIONS[key] = _value_function(layout)
+        # setdefault: threads that miss at once all use the first function stored, so
+        # JAX traces and compiles it once
+        fn = _FUNCTIONS.setdefault(key, _value_function(layout))
     diff_arrays, rest = layout.split(problem)
     return _engine.cast_result(problem.xp, fn(diff_arrays, rest), problem.out_dtype)
 
@@ -282,7 +284,7 @@ def jax_value_and_grad(
     )
     fn = _FUNCTIONS.get(key)
     if fn is None:
-        fn = _FUNCTIONS[key] = _value_and_grad_function(layout, problem, donated)
+        fn = _FUNCTIONS.setdefault(key, _value_and_grad_function(layout, problem, donated))
     give = tuple(a for a, d in zip(diff_arrays, donated, strict=True) if d)
     keep = tuple(a for a, d in zip(diff_arrays, donated, strict=True) if not d)
     return fn(give, keep, rest, cotangent)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,7 @@ FastPath = Callable[[Any, tuple[str, ...], Any], Any]
 
 _PATHS: dict[tuple[str, str], FastPath] = {}
 _LOADED: set[str] = set()
+_LOAD_LOCK = threading.RLock()
 # Backends with a fast-path module in this package.
 _MODULES = {"numpy": "numpy", "cupy": "cupy", "torch": "torch"}
 
@@ -47,12 +49,17 @@ def register(loss: str, backend: str) -> Callable[[FastPath], FastPath]:
 def _load(backend: str) -> None:
     if backend in _LOADED:
         return
-    _LOADED.add(backend)
-    module = _MODULES.get(backend)
-    if module is not None:
-        # e.g. CuPy's kernels need a CUDA toolkit; the generic kernel still runs
-        with contextlib.suppress(ImportError):
-            importlib.import_module(f"{__name__}.{module}")
+    # Marked loaded only once its paths are registered: a thread that saw the mark
+    # while another was still importing would take the generic kernel (other bits).
+    with _LOAD_LOCK:
+        if backend in _LOADED:
+            return
+        module = _MODULES.get(backend)
+        if module is not None:
+            # e.g. CuPy's kernels need a CUDA toolkit; the generic kernel still runs
+            with contextlib.suppress(ImportError):
+                importlib.import_module(f"{__name__}.{module}")
+        _LOADED.add(backend)
 
 
 def lookup(problem: Any) -> FastPath | None:

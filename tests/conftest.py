@@ -248,8 +248,8 @@ def to_numpy(x: Any) -> np.ndarray:
 
 def _numpy_dtype(dtype: Any) -> Any:
     if str(dtype) == "bfloat16":
-        import ml_dtypes
-
+        # NumPy has no bfloat16 of its own; ml_dtypes is a test extra
+        ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 test data needs ml_dtypes")
         return ml_dtypes.bfloat16
     return np.dtype(dtype)
 

@@ -168,7 +168,7 @@ def _confident_logits(rows: int, vocab: int) -> tuple[np.ndarray, np.ndarray]:
     (one ulp of 16 is 0.125) it is off by tens of percent, as optax#1020 reports; computed
     in float32 and rounded, by at most half a bfloat16 ulp.
     """
-    import ml_dtypes
+    ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 test data needs ml_dtypes")
 
     rng = np.random.default_rng(1020)
     x = 3.0 * rng.standard_normal((rows, vocab), dtype=np.float32)

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+pytest.importorskip("hypothesis", reason="hypothesis is a test extra (not in tests_minimal)")
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
